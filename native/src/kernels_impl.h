@@ -1,0 +1,868 @@
+// Kernel implementations, written once and compiled once per instruction set: k_avx512.cc,
+// k_avx2.cc and k_base.cc define CHARNN_ISA (a namespace name) and CHARNN_ISA_NAME and include
+// this file. Every function here is `static` inside that namespace, and nothing from the C++
+// standard library is instantiated, so no code compiled for one ISA can be picked by the linker
+// for another (see the note in kernels.h). Only the table at the end is reachable from outside.
+//
+// Numerics: float32 throughout, except the softmax normaliser's log and sumSquares, done in
+// double. No -ffast-math: NaN and Inf propagate as IEEE says (the trainer spots divergence by
+// NaN losses). FMA contraction is allowed (-ffp-contract=fast): it only makes results closer.
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
+#include <immintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
+
+#include "kernels.h"
+
+#if !defined(CHARNN_ISA) || !defined(CHARNN_ISA_NAME)
+#error "define CHARNN_ISA and CHARNN_ISA_NAME before including kernels_impl.h"
+#endif
+
+namespace charnn {
+namespace CHARNN_ISA {
+
+#include "simd.h"
+
+CHARNN_INLINE long lmin(long a, long b) { return a < b ? a : b; }
+CHARNN_INLINE size_t zmin(size_t a, size_t b) { return a < b ? a : b; }
+
+// load / store n <= W lanes (n == W: a plain full access)
+CHARNN_INLINE vf ldn(const float* p, long n) { return n == W ? ld(p) : ldp(p, n); }
+CHARNN_INLINE void stn(float* p, vf v, long n) {
+  if (n == W)
+    st(p, v);
+  else
+    stp(p, v, n);
+}
+
+// =============================================================================================
+// GEMM
+//
+// Row-major C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, BLIS-style but transposed to suit
+// row-major storage: the micro-kernel keeps an MR x NR tile of C in registers (NR = two vectors),
+// broadcasts MR values of op(A) per k and multiplies them with two vectors of op(B)'s row k.
+// Loop nest (outer to inner): N in NCB blocks, K in KC blocks (B block KC x NCB stays in L2),
+// M in MR slivers (the A sliver, KC x MR, stays in L1), N in NR slivers (streams from L2).
+//
+// Operands are read in place when their layout already suits the kernel: op(B) = B (rows of B
+// are contiguous along N) is read directly with its row stride, and op(A) is read directly both
+// ways (A rows via a row stride, A^T with a k stride). Only op(B) = B^T is packed, with in-register
+// W x W transposes, and the ragged last NR sliver of a direct B (zero padded).
+// =============================================================================================
+
+#if CHARNN_W == 16
+constexpr int MR = 12;  // 24 accumulators + 2 B vectors + broadcast: 27 of 32 zmm registers
+#else
+constexpr int MR = 6;  // 12 accumulators + 2 B vectors + broadcast: 15 of 16 registers
+#endif
+constexpr int NR = 2 * W;
+// Blocking, adjustable through the table's `tune` entry (bench-kernels.mjs --tune):
+// KC: depth of a K block; NCB: columns of a B block (KC x NCB floats should sit in L2);
+// flags: which operands get packed (contiguous slivers) rather than read in place.
+enum { PACK_A_N = 1, PACK_A_T = 2, PACK_B_N = 4 };
+static long g_kc = 256, g_ncb = 512;
+static int g_flags = PACK_A_N | PACK_A_T | PACK_B_N;
+
+// A access: AMODE 0: element (i, k) at a[i * as + k] (row-major A); AMODE 1: a[k * as + i].
+template <int R, int AMODE>
+__attribute__((noinline)) static void ukr(long kc, const float* __restrict a, long as,
+                                          const float* __restrict b, long bs, float* __restrict c,
+                                          long ldc, float alpha, float beta, long cols) {
+  vf c0[R], c1[R];
+#pragma GCC unroll 16
+  for (int i = 0; i < R; ++i) c0[i] = c1[i] = vf{};
+  if (AMODE == 0) {
+    const float* ap[R];
+#pragma GCC unroll 16
+    for (int i = 0; i < R; ++i) ap[i] = a + i * as;
+    for (long k = 0; k < kc; ++k) {
+      vf b0 = ld(b), b1 = ld(b + W);
+      b += bs;
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        vf ai = splat(ap[i][k]);
+        c0[i] += ai * b0;
+        c1[i] += ai * b1;
+      }
+    }
+  } else {
+    for (long k = 0; k < kc; ++k) {
+      vf b0 = ld(b), b1 = ld(b + W);
+      b += bs;
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        vf ai = splat(a[i]);
+        c0[i] += ai * b0;
+        c1[i] += ai * b1;
+      }
+      a += as;
+    }
+  }
+  const vf va = splat(alpha), vb = splat(beta);
+  if (cols == NR) {
+    if (beta == 0.0f) {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        st(c + i * ldc, va * c0[i]);
+        st(c + i * ldc + W, va * c1[i]);
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        float* ci = c + i * ldc;
+        st(ci, va * c0[i] + vb * ld(ci));
+        st(ci + W, va * c1[i] + vb * ld(ci + W));
+      }
+    }
+  } else {
+    long n0 = lmin(cols, W), n1 = cols - n0;
+    for (int i = 0; i < R; ++i) {
+      float* ci = c + i * ldc;
+      vf r0 = va * c0[i], r1 = va * c1[i];
+      if (beta != 0.0f) {
+        r0 += vb * ldn(ci, n0);
+        if (n1 > 0) r1 += vb * ldn(ci + W, n1);
+      }
+      stn(ci, r0, n0);
+      if (n1 > 0) stn(ci + W, r1, n1);
+    }
+  }
+}
+
+template <int AMODE, int R = MR>
+CHARNN_INLINE void ukr_rows(int r, long kc, const float* a, long as, const float* b, long bs, float* c, long ldc,
+                            float alpha, float beta, long cols) {
+  if (r == R)
+    ukr<R, AMODE>(kc, a, as, b, bs, c, ldc, alpha, beta, cols);
+  else if constexpr (R > 1)
+    ukr_rows<AMODE, R - 1>(r, kc, a, as, b, bs, c, ldc, alpha, beta, cols);
+}
+
+// ---- W x W in-register transpose (rows r[0..W) -> columns) ---------------------------------
+CHARNN_INLINE void transpose(vf (&r)[W]) {
+#if CHARNN_W == 16
+  __m512 t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps((__m512)r[2 * i], (__m512)r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps((__m512)r[2 * i], (__m512)r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    __m512 v0 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+    __m512 v1 = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+    __m512 v2 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+    __m512 v3 = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+    r[c] = (vf)_mm512_shuffle_f32x4(v0, v2, 0x88);
+    r[8 + c] = (vf)_mm512_shuffle_f32x4(v0, v2, 0xDD);
+    r[4 + c] = (vf)_mm512_shuffle_f32x4(v1, v3, 0x88);
+    r[12 + c] = (vf)_mm512_shuffle_f32x4(v1, v3, 0xDD);
+  }
+#elif CHARNN_W == 8
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; ++i) {
+    t[2 * i] = _mm256_unpacklo_ps((__m256)r[2 * i], (__m256)r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps((__m256)r[2 * i], (__m256)r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; ++i) {
+    u[4 * i + 0] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+    u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+  }
+  for (int c = 0; c < 4; ++c) {
+    r[c] = (vf)_mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+    r[4 + c] = (vf)_mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+  }
+#elif defined(__SSE2__)
+  __m128 a = (__m128)r[0], b = (__m128)r[1], c = (__m128)r[2], d = (__m128)r[3];
+  _MM_TRANSPOSE4_PS(a, b, c, d);
+  r[0] = (vf)a;
+  r[1] = (vf)b;
+  r[2] = (vf)c;
+  r[3] = (vf)d;
+#else
+  float t[W][W];
+  for (int i = 0; i < W; ++i)
+    for (int j = 0; j < W; ++j) t[j][i] = r[i][j];
+  for (int i = 0; i < W; ++i) r[i] = ld(t[i]);
+#endif
+}
+
+// Pack op(B) = B^T for k in [pc, pc+kc), j in [jc, jc+nc) into NR-wide slivers:
+// dst[s*kc*NR + k*NR + jj] = B[(jc + s*NR + jj) * ldb + pc + k], zero padded past nc.
+static void pack_bt(const float* B, long ldb, long pc, long kc, long jc, long nc, float* dst) {
+  for (long s = 0; s * NR < nc; ++s) {
+    const long j0 = jc + s * NR, cols = lmin(NR, nc - s * NR);
+    float* d = dst + s * kc * NR;
+    for (long jb = 0; jb < NR; jb += W) {
+      if (jb + W <= cols) {
+        const float* src = B + (j0 + jb) * ldb + pc;
+        long k = 0;
+        for (; k + W <= kc; k += W) {
+          vf r[W];
+          for (int t = 0; t < W; ++t) r[t] = ld(src + t * ldb + k);
+          transpose(r);
+          for (int t = 0; t < W; ++t) st(d + (k + t) * NR + jb, r[t]);
+        }
+        for (; k < kc; ++k)
+          for (int t = 0; t < W; ++t) d[k * NR + jb + t] = src[t * ldb + k];
+      } else {
+        for (long k = 0; k < kc; ++k)
+          for (long t = 0; t < W; ++t) d[k * NR + jb + t] = jb + t < cols ? B[(j0 + jb + t) * ldb + pc + k] : 0.0f;
+      }
+    }
+  }
+}
+
+// Pack op(B) = B (rows contiguous along N) the same way: dst[s*kc*NR + k*NR + jj] =
+// B[(pc + k) * ldb + jc + s*NR + jj], zero padded past nc.
+static void pack_b_rows(const float* B, long ldb, long pc, long kc, long jc, long nc, float* dst) {
+  const long full = nc / NR, tail = nc - full * NR;
+  const long n0 = lmin(tail, W), n1 = tail - n0;
+  for (long k = 0; k < kc; ++k) {
+    const float* src = B + (pc + k) * ldb + jc;
+    float* d = dst + k * NR;
+    for (long s = 0; s < full; ++s) {
+      st(d + s * kc * NR, ld(src + s * NR));
+      st(d + s * kc * NR + W, ld(src + s * NR + W));
+    }
+    if (tail) {
+      float* dt = d + full * kc * NR;
+      st(dt, ldn(src + full * NR, n0));
+      st(dt + W, n1 > 0 ? ldn(src + full * NR + W, n1) : vf{});
+    }
+  }
+}
+
+// Pack the MR x kc sliver of op(A) at rows [ic, ic+r), depth [pc, pc+kc): dst[k*MR + i], rows
+// past r zero. dst needs W floats of slack at the end (full-vector stores overlap the next k).
+static void pack_a(const GemmArgs* g, long ic, int r, long pc, long kc, float* dst) {
+  const long lda = g->lda;
+  if (g->ta) {  // op(A)(i, k) = A[k * lda + i]: MR contiguous floats per k
+    const float* src = g->A + pc * lda + ic;
+    if (MR <= W) {
+      for (long k = 0; k < kc; ++k) st(dst + k * MR, ldp(src + k * lda, r));
+    } else {
+      for (long k = 0; k < kc; ++k)
+        for (int i = 0; i < MR; ++i) dst[k * MR + i] = i < r ? src[k * lda + i] : 0.0f;
+    }
+    return;
+  }
+  // op(A)(i, k) = A[(ic + i) * lda + k]: rows of A, transposed W x W at a time
+  const float* src = g->A + ic * lda + pc;
+  long k = 0;
+  if (MR <= W) {
+    for (; k + W <= kc; k += W) {
+      vf t[W];
+      for (int i = 0; i < W; ++i) t[i] = i < r ? ld(src + i * lda + k) : vf{};
+      transpose(t);
+      for (int kk = 0; kk < W; ++kk) st(dst + (k + kk) * MR, t[kk]);
+    }
+  }
+  for (; k < kc; ++k)
+    for (int i = 0; i < MR; ++i) dst[k * MR + i] = i < r ? src[i * lda + k] : 0.0f;
+}
+
+// ---- matrix-vector special cases (M == 1 or N == 1): no packing, enough accumulators --------
+
+// y[0..n) = alpha * sum_k x[k*xs] * R[k*rs + 0..n) + beta * y   (y contiguous)
+template <int NV, bool PART>
+static void gemv_axpy_block(const float* R, long rs, long K, const float* x, long xs, float* y, float alpha,
+                            float beta, long last) {
+  vf acc[NV];
+  for (int v = 0; v < NV; ++v) acc[v] = vf{};
+  for (long k = 0; k < K; ++k) {
+    const vf xk = splat(x[k * xs]);
+    const float* r = R + k * rs;
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; ++v) {
+      vf b = (PART && v == NV - 1) ? ldp(r + v * W, last) : ld(r + v * W);
+      acc[v] += xk * b;
+    }
+  }
+  const vf va = splat(alpha), vb = splat(beta);
+  for (int v = 0; v < NV; ++v) {
+    const long n = (PART && v == NV - 1) ? last : W;
+    vf res = va * acc[v];
+    if (beta != 0.0f) res += vb * ldn(y + v * W, n);
+    stn(y + v * W, res, n);
+  }
+}
+
+template <int NV = 8>
+CHARNN_INLINE void gemv_axpy_rest(int nv, bool part, const float* R, long rs, long K, const float* x, long xs,
+                                  float* y, float alpha, float beta, long last) {
+  if (nv == NV) {
+    if (part)
+      gemv_axpy_block<NV, true>(R, rs, K, x, xs, y, alpha, beta, last);
+    else
+      gemv_axpy_block<NV, false>(R, rs, K, x, xs, y, alpha, beta, last);
+  } else if constexpr (NV > 1) {
+    gemv_axpy_rest<NV - 1>(nv, part, R, rs, K, x, xs, y, alpha, beta, last);
+  }
+}
+
+static void gemv_axpy(const float* R, long rs, long K, const float* x, long xs, long n, float* y, float alpha,
+                      float beta) {
+  long j = 0;
+  for (; j + 8 * W <= n; j += 8 * W) gemv_axpy_block<8, false>(R + j, rs, K, x, xs, y + j, alpha, beta, W);
+  const long rem = n - j;
+  if (rem > 0) {
+    const long full = rem / W, last = rem % W;
+    if (last)
+      gemv_axpy_rest((int)full + 1, true, R + j, rs, K, x, xs, y + j, alpha, beta, last);
+    else
+      gemv_axpy_rest((int)full, false, R + j, rs, K, x, xs, y + j, alpha, beta, W);
+  }
+}
+
+// y[i*ys] = alpha * dot(R[i*rs + 0..K), x[0..K)) + beta * y[i*ys] for i in [0, rows)
+static void gemv_dot(const float* R, long rs, long K, const float* x, long rows, float* y, long ys, float alpha,
+                     float beta) {
+  long i = 0;
+  for (; i + 4 <= rows; i += 4) {
+    const float* r0 = R + i * rs;
+    const float* r1 = r0 + rs;
+    const float* r2 = r1 + rs;
+    const float* r3 = r2 + rs;
+    vf a0 = {}, a1 = {}, a2 = {}, a3 = {}, b0 = {}, b1 = {}, b2 = {}, b3 = {};
+    long k = 0;
+    for (; k + 2 * W <= K; k += 2 * W) {
+      vf x0 = ld(x + k), x1 = ld(x + k + W);
+      a0 += ld(r0 + k) * x0;
+      a1 += ld(r1 + k) * x0;
+      a2 += ld(r2 + k) * x0;
+      a3 += ld(r3 + k) * x0;
+      b0 += ld(r0 + k + W) * x1;
+      b1 += ld(r1 + k + W) * x1;
+      b2 += ld(r2 + k + W) * x1;
+      b3 += ld(r3 + k + W) * x1;
+    }
+    for (; k < K; k += W) {
+      const long n = lmin(W, K - k);
+      vf x0 = ldn(x + k, n);
+      a0 += ldn(r0 + k, n) * x0;
+      a1 += ldn(r1 + k, n) * x0;
+      a2 += ldn(r2 + k, n) * x0;
+      a3 += ldn(r3 + k, n) * x0;
+    }
+    const float s[4] = {hsum(a0 + b0), hsum(a1 + b1), hsum(a2 + b2), hsum(a3 + b3)};
+    for (int t = 0; t < 4; ++t) {
+      float* yt = y + (i + t) * ys;
+      *yt = beta == 0.0f ? alpha * s[t] : alpha * s[t] + beta * *yt;
+    }
+  }
+  for (; i < rows; ++i) {
+    const float* r0 = R + i * rs;
+    vf a0 = {}, b0 = {};
+    long k = 0;
+    for (; k + 2 * W <= K; k += 2 * W) {
+      a0 += ld(r0 + k) * ld(x + k);
+      b0 += ld(r0 + k + W) * ld(x + k + W);
+    }
+    for (; k < K; k += W) {
+      const long n = lmin(W, K - k);
+      a0 += ldn(r0 + k, n) * ldn(x + k, n);
+    }
+    const float s = hsum(a0 + b0);
+    float* yt = y + i * ys;
+    *yt = beta == 0.0f ? alpha * s : alpha * s + beta * *yt;
+  }
+}
+
+static void scale_block(float* C, long ldc, long m0, long m1, long n0, long n1, float beta) {
+  for (long i = m0; i < m1; ++i) {
+    float* c = C + i * ldc;
+    for (long j = n0; j < n1; j += W) {
+      const long n = lmin(W, n1 - j);
+      stn(c + j, beta == 0.0f ? vf{} : splat(beta) * ldn(c + j, n), n);
+    }
+  }
+}
+
+static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
+  if (m0 >= m1 || n0 >= n1) return;
+  const long K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
+  const float alpha = g->alpha;
+  if (K == 0 || alpha == 0.0f) {
+    scale_block(g->C, ldc, m0, m1, n0, n1, g->beta);
+    return;
+  }
+  // matrix-vector shapes: op(A) is one row / op(B) one column, both contiguous when ld is tight
+  if (g->M == 1 && (!g->ta || lda == 1)) {
+    const float* x = g->A;
+    if (!g->tb)
+      gemv_axpy(g->B + n0, ldb, K, x, 1, n1 - n0, g->C + n0, alpha, g->beta);
+    else
+      gemv_dot(g->B + n0 * ldb, ldb, K, x, n1 - n0, g->C + n0, 1, alpha, g->beta);
+    return;
+  }
+  if (g->N == 1 && (g->tb || ldb == 1) && ldc == 1) {
+    const float* x = g->B;
+    if (!g->ta)
+      gemv_dot(g->A + m0 * lda, lda, K, x, m1 - m0, g->C + m0, 1, alpha, g->beta);
+    else
+      gemv_axpy(g->A + m0, lda, K, x, 1, m1 - m0, g->C + m0, alpha, g->beta);
+    return;
+  }
+
+  const long KC = g_kc, NCB = g_ncb;
+  const long nkb = (K + KC - 1) / KC, kcb = (K + nkb - 1) / nkb;  // balanced K blocks
+  const bool packA = g->ta ? (g_flags & PACK_A_T) != 0 : (g_flags & PACK_A_N) != 0;
+  const bool packB = g->tb || (g_flags & PACK_B_N) != 0;
+  const long ncMax = lmin(NCB, n1 - n0);
+  float* bbuf = scratch(0, (size_t)kcb * (size_t)((ncMax + NR - 1) / NR * NR) + 64);
+  float* abuf = packA ? scratch(1, (size_t)kcb * MR + 64) : nullptr;
+  if (!bbuf || (packA && !abuf)) {
+    // out of memory for packing: slow but correct
+    for (long i = m0; i < m1; ++i)
+      for (long j = n0; j < n1; ++j) {
+        double acc = 0;
+        for (long k = 0; k < K; ++k)
+          acc += (double)(g->ta ? g->A[k * lda + i] : g->A[i * lda + k]) *
+                 (double)(g->tb ? g->B[j * ldb + k] : g->B[k * ldb + j]);
+        float* c = g->C + i * ldc + j;
+        *c = g->beta == 0.0f ? alpha * (float)acc : alpha * (float)acc + g->beta * *c;
+      }
+    return;
+  }
+
+  for (long jc = n0; jc < n1; jc += NCB) {
+    const long nc = lmin(NCB, n1 - jc);
+    const long tailcols = nc % NR, tailj = nc - tailcols;
+    for (long pc = 0; pc < K; pc += kcb) {
+      const long kc = lmin(kcb, K - pc);
+      const float beta = pc == 0 ? g->beta : 1.0f;
+      const float* bblk = g->B + pc * ldb + jc;
+      if (g->tb)
+        pack_bt(g->B, ldb, pc, kc, jc, nc, bbuf);
+      else if (packB)
+        pack_b_rows(g->B, ldb, pc, kc, jc, nc, bbuf);
+      else if (tailcols)  // only the ragged last sliver
+        pack_b_rows(g->B, ldb, pc, kc, jc + tailj, tailcols, bbuf);
+      for (long ic = m0; ic < m1; ic += MR) {
+        const int r = (int)lmin(MR, m1 - ic);
+        float* crow = g->C + ic * ldc + jc;
+        if (packA) pack_a(g, ic, r, pc, kc, abuf);
+        for (long jr = 0; jr < nc; jr += NR) {
+          const long cols = lmin(NR, nc - jr);
+          const float* bp;
+          long bs;
+          if (packB) {
+            bp = bbuf + (jr / NR) * kc * NR;
+            bs = NR;
+          } else if (cols == NR) {
+            bp = bblk + jr;
+            bs = ldb;
+          } else {
+            bp = bbuf;
+            bs = NR;
+          }
+          if (packA)
+            ukr_rows<1>(r, kc, abuf, MR, bp, bs, crow + jr, ldc, alpha, beta, cols);
+          else if (!g->ta)
+            ukr_rows<0>(r, kc, g->A + ic * lda + pc, lda, bp, bs, crow + jr, ldc, alpha, beta, cols);
+          else
+            ukr_rows<1>(r, kc, g->A + pc * lda + ic, lda, bp, bs, crow + jr, ldc, alpha, beta, cols);
+        }
+      }
+    }
+  }
+}
+
+static void tune(long kc, long ncb, int flags) {
+  if (kc > 0) g_kc = kc;
+  if (ncb > 0) g_ncb = (ncb + NR - 1) / NR * NR;
+  if (flags >= 0) g_flags = flags;
+}
+
+// =============================================================================================
+// elementwise
+// =============================================================================================
+
+static void fill(float* x, size_t n, float v) {
+  const vf s = splat(v);
+  size_t i = 0;
+  for (; i + W <= n; i += W) st(x + i, s);
+  if (i < n) stp(x + i, s, (long)(n - i));
+}
+
+static void axpy(float a, const float* x, float* y, size_t n) {
+  const vf va = splat(a);
+  size_t i = 0;
+  for (; i + W <= n; i += W) st(y + i, ld(y + i) + va * ld(x + i));
+  if (i < n) {
+    long r = (long)(n - i);
+    stp(y + i, ldp(y + i, r) + va * ldp(x + i, r), r);
+  }
+}
+
+static void scale(float* x, size_t n, float s) {
+  const vf vs = splat(s);
+  size_t i = 0;
+  for (; i + W <= n; i += W) st(x + i, ld(x + i) * vs);
+  if (i < n) {
+    long r = (long)(n - i);
+    stp(x + i, ldp(x + i, r) * vs, r);
+  }
+}
+
+static void add_row_vector(float* x, long rows, long cols, const float* b) {
+  for (long r = 0; r < rows; ++r) axpy(1.0f, b, x + r * cols, (size_t)cols);
+}
+
+static void sum_rows(const float* x, long rows, long cols, float* out, int accumulate, long c0, long c1) {
+  long j = c0;
+  for (; j + 4 * W <= c1; j += 4 * W) {
+    vf a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (long r = 0; r < rows; ++r) {
+      const float* p = x + r * cols + j;
+      a0 += ld(p);
+      a1 += ld(p + W);
+      a2 += ld(p + 2 * W);
+      a3 += ld(p + 3 * W);
+    }
+    if (accumulate) {
+      a0 += ld(out + j);
+      a1 += ld(out + j + W);
+      a2 += ld(out + j + 2 * W);
+      a3 += ld(out + j + 3 * W);
+    }
+    st(out + j, a0);
+    st(out + j + W, a1);
+    st(out + j + 2 * W, a2);
+    st(out + j + 3 * W, a3);
+  }
+  for (; j < c1; j += W) {
+    const long n = lmin(W, c1 - j);
+    vf a0 = {};
+    for (long r = 0; r < rows; ++r) a0 += ldn(x + r * cols + j, n);
+    if (accumulate) a0 += ldn(out + j, n);
+    stn(out + j, a0, n);
+  }
+}
+
+static void rnn_forward(const float* pre, float* h, size_t n) {
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    stn(h + i, vtanh(ldn(pre + i, m)), m);
+  }
+}
+
+static void rnn_backward(const float* h, const float* dh, float* dPre, size_t n) {
+  const vf one = splat(1.0f);
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vf hv = ldn(h + i, m);
+    stn(dPre + i, ldn(dh + i, m) * (one - hv * hv), m);
+  }
+}
+
+static void lstm_forward(float* gates, const float* cPrev, float* c, float* h, long rows, long H) {
+  for (long r = 0; r < rows; ++r) {
+    float* gi = gates + r * 4 * H;
+    float* gf = gi + H;
+    float* gg = gf + H;
+    float* go = gg + H;
+    const float* cp = cPrev + r * H;
+    float* cr = c + r * H;
+    float* hr = h + r * H;
+    for (long j = 0; j < H; j += W) {
+      const long m = lmin(W, H - j);
+      vf i = vsigmoid(ldn(gi + j, m)), f = vsigmoid(ldn(gf + j, m)), g = vtanh(ldn(gg + j, m)),
+         o = vsigmoid(ldn(go + j, m));
+      vf cv = f * ldn(cp + j, m) + i * g;
+      stn(gi + j, i, m);
+      stn(gf + j, f, m);
+      stn(gg + j, g, m);
+      stn(go + j, o, m);
+      stn(cr + j, cv, m);
+      stn(hr + j, o * vtanh(cv), m);
+    }
+  }
+}
+
+static void lstm_backward(const float* gates, const float* cPrev, const float* c, const float* dh, float* dc,
+                          float* dGates, long rows, long H) {
+  const vf one = splat(1.0f);
+  for (long r = 0; r < rows; ++r) {
+    const float* gi = gates + r * 4 * H;
+    const float* gf = gi + H;
+    const float* gg = gf + H;
+    const float* go = gg + H;
+    float* di = dGates + r * 4 * H;
+    float* df = di + H;
+    float* dg = df + H;
+    float* dO = dg + H;
+    const float* cp = cPrev + r * H;
+    const float* cr = c + r * H;
+    const float* dhr = dh + r * H;
+    float* dcr = dc + r * H;
+    for (long j = 0; j < H; j += W) {
+      const long m = lmin(W, H - j);
+      vf i = ldn(gi + j, m), f = ldn(gf + j, m), g = ldn(gg + j, m), o = ldn(go + j, m);
+      vf tc = vtanh(ldn(cr + j, m));
+      vf dhv = ldn(dhr + j, m);
+      vf dct = ldn(dcr + j, m) + dhv * o * (one - tc * tc);
+      stn(di + j, dct * g * (i * (one - i)), m);
+      stn(df + j, dct * ldn(cp + j, m) * (f * (one - f)), m);
+      stn(dg + j, dct * i * (one - g * g), m);
+      stn(dO + j, dhv * tc * (o * (one - o)), m);
+      stn(dcr + j, dct * f, m);
+    }
+  }
+}
+
+static void gru_forward(float* xg, const float* hg, const float* hPrev, float* h, long rows, long H) {
+  const vf one = splat(1.0f);
+  for (long r = 0; r < rows; ++r) {
+    float* xr = xg + r * 3 * H;
+    float* xz = xr + H;
+    float* xn = xz + H;
+    const float* hr = hg + r * 3 * H;
+    const float* hz = hr + H;
+    const float* hn = hz + H;
+    const float* hp = hPrev + r * H;
+    float* ho = h + r * H;
+    for (long j = 0; j < H; j += W) {
+      const long m = lmin(W, H - j);
+      vf rv = vsigmoid(ldn(xr + j, m) + ldn(hr + j, m));
+      vf zv = vsigmoid(ldn(xz + j, m) + ldn(hz + j, m));
+      vf nv = vtanh(ldn(xn + j, m) + rv * ldn(hn + j, m));
+      stn(xr + j, rv, m);
+      stn(xz + j, zv, m);
+      stn(xn + j, nv, m);
+      stn(ho + j, (one - zv) * nv + zv * ldn(hp + j, m), m);
+    }
+  }
+}
+
+static void gru_backward(const float* gates, const float* hg, const float* hPrev, const float* dh, float* dXg,
+                         float* dHg, float* dhPrev, long rows, long H) {
+  const vf one = splat(1.0f);
+  for (long r = 0; r < rows; ++r) {
+    const float* gr = gates + r * 3 * H;
+    const float* gz = gr + H;
+    const float* gn = gz + H;
+    const float* hn = hg + r * 3 * H + 2 * H;
+    const float* hp = hPrev + r * H;
+    const float* dhr = dh + r * H;
+    float* dxr = dXg + r * 3 * H;
+    float* dhgr = dHg + r * 3 * H;
+    float* dhp = dhPrev + r * H;
+    for (long j = 0; j < H; j += W) {
+      const long m = lmin(W, H - j);
+      vf rv = ldn(gr + j, m), zv = ldn(gz + j, m), nv = ldn(gn + j, m);
+      vf d = ldn(dhr + j, m);
+      vf dn = d * (one - zv) * (one - nv * nv);
+      vf dz = d * (ldn(hp + j, m) - nv) * (zv * (one - zv));
+      vf dr = dn * ldn(hn + j, m) * (rv * (one - rv));
+      stn(dxr + j, dr, m);
+      stn(dxr + H + j, dz, m);
+      stn(dxr + 2 * H + j, dn, m);
+      stn(dhgr + j, dr, m);
+      stn(dhgr + H + j, dz, m);
+      stn(dhgr + 2 * H + j, dn * rv, m);
+      stn(dhp + j, d * zv, m);
+    }
+  }
+}
+
+// =============================================================================================
+// softmax
+// =============================================================================================
+
+CHARNN_INLINE float row_max(const float* x, long V) {
+  const vf ninf = splat(-__builtin_inff());
+  vf m0 = ninf, m1 = ninf;
+  long j = 0;
+  for (; j + 2 * W <= V; j += 2 * W) {
+    m0 = vmax(ld(x + j), m0);
+    m1 = vmax(ld(x + j + W), m1);
+  }
+  for (; j < V; j += W) {
+    const long n = lmin(W, V - j);
+    m0 = vmax(sel(iota() < splati((int32_t)n), ldn(x + j, n), ninf), m0);
+  }
+  return hmax(vmax(m0, m1));
+}
+
+// e[j] = exp((x[j] - mx) * s) written to e when e != null; returns the sum (double of lane sums)
+CHARNN_INLINE double row_exp_sum(const float* x, float* e, long V, float mx, float s) {
+  const vf vm = splat(mx), vs = splat(s);
+  vf a0 = {}, a1 = {};
+  long j = 0;
+  for (; j + 2 * W <= V; j += 2 * W) {
+    vf e0 = vexp((ld(x + j) - vm) * vs), e1 = vexp((ld(x + j + W) - vm) * vs);
+    if (e) {
+      st(e + j, e0);
+      st(e + j + W, e1);
+    }
+    a0 += e0;
+    a1 += e1;
+  }
+  for (; j < V; j += W) {
+    const long n = lmin(W, V - j);
+    vf e0 = vexp((ldn(x + j, n) - vm) * vs);
+    e0 = sel(iota() < splati((int32_t)n), e0, vf{});
+    if (e) stn(e + j, e0, n);
+    a0 += e0;
+  }
+  return (double)hsum(a0 + a1);
+}
+
+static void softmax_xent(const float* logits, const int32_t* targets, float* losses, float* dLogits, long rows,
+                         long V, float gradScale) {
+  for (long r = 0; r < rows; ++r) {
+    const float* x = logits + r * V;
+    float* d = dLogits ? dLogits + r * V : nullptr;
+    const int32_t t = targets[r];
+    const float mx = row_max(x, V);
+    const float xt = x[t];  // read before an in-place gradient overwrites it
+    const double sum = row_exp_sum(x, d, V, mx, 1.0f);
+    losses[r] = (float)(__builtin_log(sum) - ((double)xt - (double)mx));
+    if (d) {
+      const float s = (float)((double)gradScale / sum);
+      scale(d, (size_t)V, s);
+      d[t] -= gradScale;
+    }
+  }
+}
+
+static void softmax(const float* logits, float* probs, long rows, long V, float invT) {
+  for (long r = 0; r < rows; ++r) {
+    const float* x = logits + r * V;
+    float* p = probs + r * V;
+    const float mx = row_max(x, V);
+    const double sum = row_exp_sum(x, p, V, mx, invT);
+    scale(p, (size_t)V, (float)(1.0 / sum));
+  }
+}
+
+// =============================================================================================
+// dropout, optimisers
+// =============================================================================================
+
+static void dropout(const float* x, float* out, size_t n, uint32_t index0, uint32_t seed, uint64_t thresh,
+                    double scale) {
+  if (thresh > 0xffffffffull) {
+    fill(out, n, 0.0f);
+    return;
+  }
+  const vu th = splatu((uint32_t)thresh);
+  const vd vs = vd{} + scale;
+  vu idx = (vu)iota() + index0;
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vu h = idx * 0x9e3779b1u + seed;
+    h ^= h >> 16;
+    h *= 0x7feb352du;
+    h ^= h >> 15;
+    h *= 0x846ca68bu;
+    h ^= h >> 16;
+    vi keep = (vi)(h >= th);
+    vf v = ldn(x + i, m);
+    vf sc = from_d(lo_d(v) * vs, hi_d(v) * vs);
+    stn(out + i, sel(keep, sc, vf{}), m);
+    idx += (uint32_t)W;
+  }
+}
+
+static void clip(float* g, size_t n, float limit) {
+  const vf hi = splat(limit), lo = splat(-limit);
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vf v = ldn(g + i, m);
+    v = sel(v > hi, hi, v);
+    v = sel(v < lo, lo, v);
+    stn(g + i, v, m);
+  }
+}
+
+static double sum_squares(const float* x, size_t n) {
+  vd a0 = {}, a1 = {}, a2 = {}, a3 = {};
+  size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    vf v = ld(x + i), u = ld(x + i + W);
+    vd l0 = lo_d(v), h0 = hi_d(v), l1 = lo_d(u), h1 = hi_d(u);
+    a0 += l0 * l0;
+    a1 += h0 * h0;
+    a2 += l1 * l1;
+    a3 += h1 * h1;
+  }
+  for (; i < n; i += W) {
+    vf v = ldn(x + i, (long)zmin(W, n - i));
+    vd l0 = lo_d(v), h0 = hi_d(v);
+    a0 += l0 * l0;
+    a1 += h0 * h0;
+  }
+  vd a = (a0 + a1) + (a2 + a3);
+  double s = 0;
+  for (int k = 0; k < W / 2; ++k) s += a[k];
+  return s;
+}
+
+static void adagrad(float* p, const float* g, float* mem, size_t n, float lr, float eps) {
+  const vf vlr = splat(lr), veps = splat(eps);
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vf gv = ldn(g + i, m);
+    vf mv = ldn(mem + i, m) + gv * gv;
+    stn(mem + i, mv, m);
+    stn(p + i, ldn(p + i, m) - vlr * gv / vsqrt(mv + veps), m);
+  }
+}
+
+static void rmsprop(float* p, const float* g, float* ms, size_t n, float lr, float alpha, float a1, float eps) {
+  const vf vlr = splat(lr), va = splat(alpha), va1 = splat(a1), veps = splat(eps);
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vf gv = ldn(g + i, m);
+    vf sv = va * ldn(ms + i, m) + va1 * (gv * gv);
+    stn(ms + i, sv, m);
+    stn(p + i, ldn(p + i, m) - vlr * gv / (vsqrt(sv) + veps), m);
+  }
+}
+
+static void adam(float* p, const float* g, float* mv, float* vv, size_t n, float lr, float b1, float b1c, float b2,
+                 float b2c, float eps, float c1, float c2) {
+  const vf vlr = splat(lr), vb1 = splat(b1), vb1c = splat(b1c), vb2 = splat(b2), vb2c = splat(b2c),
+           veps = splat(eps), vc1 = splat(c1), vc2 = splat(c2);
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vf gv = ldn(g + i, m);
+    vf m1 = vb1 * ldn(mv + i, m) + vb1c * gv;
+    vf v1 = vb2 * ldn(vv + i, m) + vb2c * (gv * gv);
+    stn(mv + i, m1, m);
+    stn(vv + i, v1, m);
+    stn(p + i, ldn(p + i, m) - vlr * (m1 * vc1) / (vsqrt(v1 * vc2) + veps), m);
+  }
+}
+
+static void map(int fn, const float* x, float* y, size_t n) {
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    vf v = ldn(x + i, m);
+    stn(y + i, fn == 0 ? vexp(v) : fn == 1 ? vtanh(v) : vsigmoid(v), m);
+  }
+}
+
+static const Kernels table = {
+    CHARNN_ISA_NAME, MR,          NR,           &gemm,         &fill,          &axpy,
+    &scale,          &add_row_vector, &sum_rows, &rnn_forward, &rnn_backward,  &lstm_forward,
+    &lstm_backward,  &gru_forward, &gru_backward, &softmax_xent, &softmax,       &dropout,
+    &clip,           &sum_squares, &adagrad,      &rmsprop,      &adam,          &map,   &tune,
+};
+
+}  // namespace CHARNN_ISA
+}  // namespace charnn

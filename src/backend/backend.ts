@@ -1,0 +1,177 @@
+/**
+ * The backend seam: every numeric operation charnn performs goes through this interface.
+ *
+ * Implementations: `reference` (plain TypeScript, float32 or float64; the oracle every other
+ * backend is tested against), `native` (a Node-API addon with SIMD kernels) and, later, a
+ * gpu.js one. Model, trainer, sampler and dumper code never loops over numbers itself.
+ *
+ * Conventions, chosen so that a device-resident backend (WebGPU) fits as well as a CPU one:
+ * - Tensors are opaque handles. Only `read` brings numbers back to JavaScript, and it is the one
+ *   asynchronous call: ops are enqueued and return at once, a read waits for them to finish.
+ * - Every tensor is row-major. A tensor of shape [r, c] is a matrix of r rows and c columns; a
+ *   tensor of shape [n] is a single row [1, n]. `rows(t, start, count)` is a view of a block of
+ *   rows sharing storage, which is how a time step is cut out of a whole window's buffer.
+ * - Sequences are time-major: a window of T steps over B streams is a [T*B, ...] tensor whose
+ *   rows t*B .. t*B+B-1 belong to step t.
+ * - Gate order is PyTorch's: LSTM pre-activations are [i | f | g | o], GRU [r | z | n], each
+ *   block H wide, so checkpoints export to `torch.nn.LSTM`/`GRU` with a transpose only.
+ * - Ops that say "in place" overwrite their input; no other aliasing between arguments is
+ *   allowed unless an op says so.
+ */
+
+export type DType = 'f32' | 'i32';
+
+/** An opaque handle to a tensor living wherever the backend keeps it. */
+export interface Tensor {
+  readonly shape: readonly number[];
+  readonly size: number;
+  readonly dtype: DType;
+}
+
+/** What `read` returns: float32 data (float64 in the reference backend's checking mode) or ids. */
+export type HostArray = Float32Array | Float64Array | Int32Array;
+
+export interface Backend {
+  /** `reference`, `reference-f64`, `native`, ... */
+  readonly name: string;
+
+  // ---- memory -------------------------------------------------------------------------------
+  /** A new tensor filled with zeros. */
+  zeros(shape: readonly number[], dtype?: DType): Tensor;
+  /** A new tensor holding a copy of `data` (length must equal the shape's size). */
+  upload(data: ArrayLike<number>, shape: readonly number[], dtype?: DType): Tensor;
+  /** Overwrite a tensor's contents from host memory. */
+  write(t: Tensor, data: ArrayLike<number>): void;
+  /** A copy of the tensor's contents on the host, once every op enqueued before it has run. */
+  read(t: Tensor): Promise<HostArray>;
+  /** Rows [start, start + count) of `t`'s first dimension, as a view sharing storage. */
+  rows(t: Tensor, start: number, count: number): Tensor;
+  /** Release a tensor's storage (a no-op for garbage-collected backends). */
+  dispose(t: Tensor): void;
+
+  // ---- elementwise --------------------------------------------------------------------------
+  fill(t: Tensor, value: number): void;
+  /** dst = src (same size). */
+  copy(src: Tensor, dst: Tensor): void;
+  /** y += alpha * x (same size). */
+  axpy(alpha: number, x: Tensor, y: Tensor): void;
+  /** x *= s. */
+  scale(x: Tensor, s: number): void;
+
+  // ---- linear algebra -----------------------------------------------------------------------
+  /**
+   * C = alpha * op(A) @ op(B) + beta * C, with op(X) = X or X^T.
+   * op(A): [M, K], op(B): [K, N], C: [M, N]. With beta = 0, C's old contents are ignored
+   * (NaN in C does not leak through).
+   */
+  gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void;
+  /** x: [N, M] += b: [M] broadcast over rows. */
+  addRowVector(x: Tensor, b: Tensor): void;
+  /** out: [M] = (accumulate ? out : 0) + column sums of x: [N, M]. The bias gradient. */
+  sumRows(x: Tensor, out: Tensor, accumulate: boolean): void;
+  /** out: [N, D] = table: [V, D] rows picked by ids: i32 [N]. One-hot input and embeddings. */
+  gatherRows(table: Tensor, ids: Tensor, out: Tensor): void;
+  /** dTable: [V, D] rows ids[n] += dOut: [N, D] row n. Gradient of gatherRows. */
+  scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void;
+
+  // ---- recurrent cells, one time step over B streams ----------------------------------------
+  /** Vanilla RNN. h: [B, H] = tanh(pre: [B, H]). */
+  rnnForward(pre: Tensor, h: Tensor): void;
+  /** dPre: [B, H] = dh * (1 - h^2). */
+  rnnBackward(h: Tensor, dh: Tensor, dPre: Tensor): void;
+
+  /**
+   * LSTM. gates: [B, 4H] pre-activations [i|f|g|o] in, activations out (in place):
+   * i, f, o = sigmoid, g = tanh. c = f * cPrev + i * g; h = o * tanh(c). c, h: [B, H] out.
+   */
+  lstmForward(gates: Tensor, cPrev: Tensor, c: Tensor, h: Tensor): void;
+  /**
+   * gates: [B, 4H] activations from lstmForward; cPrev, c, dh: [B, H].
+   * dc: [B, H] in: dLoss/dc from step t+1; out (in place): dLoss/dcPrev.
+   * dGates: [B, 4H] out: dLoss/d(pre-activations).
+   */
+  lstmBackward(gates: Tensor, cPrev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, dGates: Tensor): void;
+
+  /**
+   * GRU, PyTorch's formulation. xg: [B, 3H] input part of the pre-activations [r|z|n]
+   * (x @ Wx + bx), in; activations r, z, n out (in place). hg: [B, 3H] hidden part
+   * (hPrev @ Wh + bh). r = sigmoid(xr + hr), z = sigmoid(xz + hz), n = tanh(xn + r * hn),
+   * h: [B, H] out = (1 - z) * n + z * hPrev.
+   */
+  gruForward(xg: Tensor, hg: Tensor, hPrev: Tensor, h: Tensor): void;
+  /**
+   * gates: [B, 3H] activations r, z, n from gruForward; hg: [B, 3H]; hPrev, dh: [B, H].
+   * dXg: [B, 3H] out = dLoss/d(input part); dHg: [B, 3H] out = dLoss/d(hidden part);
+   * dhPrev: [B, H] out = the direct path dh * z (the path through hg is added by the caller
+   * with a GEMM against Wh).
+   */
+  gruBackward(gates: Tensor, hg: Tensor, hPrev: Tensor, dh: Tensor, dXg: Tensor, dHg: Tensor, dhPrev: Tensor): void;
+
+  // ---- output layer ---------------------------------------------------------------------------
+  /**
+   * Row-wise softmax cross-entropy. logits: [N, V]; targets: i32 [N]; losses: [N] out, the
+   * negative log-probability of each target in nats. dLogits: [N, V] out (may be `logits`
+   * itself, computed in place) = gradScale * (softmax - onehot), or null for loss only.
+   */
+  softmaxCrossEntropy(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number): void;
+  /** probs: [N, V] = softmax(logits / temperature) row-wise; temperature > 0. */
+  softmax(logits: Tensor, probs: Tensor, temperature: number): void;
+
+  // ---- regularisation -----------------------------------------------------------------------
+  /**
+   * Inverted dropout with a mask derived from (seed, element index) by `dropoutKeeps`, so the
+   * backward pass re-derives the same mask: out = keep ? x / (1 - p) : 0. Also the gradient:
+   * dX = dropout(dOut, same p, same seed). out may be x (in place).
+   */
+  dropout(x: Tensor, out: Tensor, p: number, seed: number): void;
+
+  // ---- optimisation -------------------------------------------------------------------------
+  /** g = clamp(g, -limit, limit). */
+  clip(g: Tensor, limit: number): void;
+  /** Sum of squares over all elements of all tensors (for clipping by global norm). */
+  sumSquares(tensors: readonly Tensor[]): Promise<number>;
+  /** mem += g^2; p -= lr * g / sqrt(mem + eps). As min-char-rnn. */
+  adagrad(p: Tensor, g: Tensor, mem: Tensor, lr: number, eps: number): void;
+  /** ms = alpha * ms + (1 - alpha) * g^2; p -= lr * g / (sqrt(ms) + eps). */
+  rmsprop(p: Tensor, g: Tensor, ms: Tensor, lr: number, alpha: number, eps: number): void;
+  /**
+   * m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+   * p -= lr * (m / (1 - b1^step)) / (sqrt(v / (1 - b2^step)) + eps). step counts from 1.
+   */
+  adam(p: Tensor, g: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+}
+
+/**
+ * The dropout mask, identical on every backend: element i of a tensor is kept when
+ * hash(seed, i) / 2^32 >= p. The hash is a 32-bit integer mixer (lowbias32 by C. Wellons)
+ * that a GPU kernel computes as cheaply as a CPU.
+ */
+export function dropoutHash(seed: number, index: number): number {
+  let x = (Math.imul(index, 0x9e3779b1) + seed) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** Whether element `index` survives dropout with probability p of being dropped. */
+export function dropoutKeeps(seed: number, index: number, p: number): boolean {
+  return dropoutHash(seed, index) >= p * 4294967296;
+}
+
+/** Number of elements of a shape. */
+export function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** A tensor's shape read as a matrix: [n] is one row of n columns. */
+export function asMatrix(t: Tensor): [rows: number, cols: number] {
+  const s = t.shape;
+  if (s.length === 1) return [1, s[0]];
+  if (s.length === 2) return [s[0], s[1]];
+  return [s[0], t.size / s[0]];
+}

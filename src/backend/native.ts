@@ -1,0 +1,261 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Tensor, asMatrix } from './backend.js';
+import { cpu } from './cpu-tensor.js';
+import { ReferenceBackend } from './reference.js';
+
+/** Bumped with every change of the addon's calling convention; a stale build is refused. */
+const ADDON_ABI = 1;
+
+/** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
+export interface NativeAddon {
+  info(): { abi: number; isa: string; threads: number; mr: number; nr: number; gemmParallelFlops: number };
+  setThreads(n: number): number;
+  setGemmParallelFlops(flops: number): number;
+  tune(kc: number, ncb: number, packFlags: number): void;
+  fill(x: Float32Array, value: number): void;
+  copy(src: Float32Array, dst: Float32Array): void;
+  axpy(alpha: number, x: Float32Array, y: Float32Array): void;
+  scale(x: Float32Array, s: number): void;
+  gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  addRowVector(x: Float32Array, b: Float32Array): void;
+  sumRows(x: Float32Array, out: Float32Array, accumulate: boolean): void;
+  gatherRows(table: Float32Array, ids: Int32Array, out: Float32Array): void;
+  scatterAddRows(dOut: Float32Array, ids: Int32Array, dTable: Float32Array): void;
+  rnnForward(pre: Float32Array, h: Float32Array): void;
+  rnnBackward(h: Float32Array, dh: Float32Array, dPre: Float32Array): void;
+  lstmForward(H: number, gates: Float32Array, cPrev: Float32Array, c: Float32Array, h: Float32Array): void;
+  lstmBackward(H: number, gates: Float32Array, cPrev: Float32Array, c: Float32Array, dh: Float32Array, dc: Float32Array, dGates: Float32Array): void;
+  gruForward(H: number, xg: Float32Array, hg: Float32Array, hPrev: Float32Array, h: Float32Array): void;
+  gruBackward(H: number, gates: Float32Array, hg: Float32Array, hPrev: Float32Array, dh: Float32Array, dXg: Float32Array, dHg: Float32Array, dhPrev: Float32Array): void;
+  softmaxCrossEntropy(V: number, logits: Float32Array, targets: Int32Array, losses: Float32Array, dLogits: Float32Array | null, gradScale: number): void;
+  softmax(V: number, logits: Float32Array, probs: Float32Array, temperature: number): void;
+  dropout(x: Float32Array, out: Float32Array, p: number, seed: number): void;
+  clip(g: Float32Array, limit: number): void;
+  sumSquares(arrays: Float32Array[]): number;
+  adagrad(p: Float32Array, g: Float32Array, mem: Float32Array, lr: number, eps: number): void;
+  rmsprop(p: Float32Array, g: Float32Array, ms: Float32Array, lr: number, alpha: number, eps: number): void;
+  adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
+  /** Elementwise exp (0), tanh (1), sigmoid (2) with the kernels' vector math, for accuracy tests. */
+  map(fn: number, x: Float32Array, y: Float32Array): void;
+}
+
+function f32(t: Tensor): Float32Array {
+  const d = cpu(t).data;
+  if (!(d instanceof Float32Array)) throw new Error(`the native backend needs float32 tensors, got ${d.constructor.name}`);
+  return d;
+}
+
+function i32(t: Tensor): Int32Array {
+  const d = cpu(t).data;
+  if (!(d instanceof Int32Array)) throw new Error(`expected an i32 tensor, got ${d.constructor.name}`);
+  return d;
+}
+
+/**
+ * The native CPU backend: the reference backend's tensors (host typed arrays, row views by
+ * subarray) with every numeric op done by SIMD kernels in a Node-API addon, multithreaded where
+ * the work is big enough. float32 only.
+ */
+export class NativeBackend extends ReferenceBackend {
+  override readonly name: string = 'native';
+
+  constructor(readonly addon: NativeAddon) {
+    super('f32');
+  }
+
+  /** Instruction set the kernels were dispatched to, and the thread pool's size. */
+  get info(): { isa: string; threads: number } {
+    const i = this.addon.info();
+    return { isa: i.isa, threads: i.threads };
+  }
+
+  /** Threads the kernels may use, the calling one included (1 = single-threaded). */
+  setThreads(n: number): number {
+    return this.addon.setThreads(n);
+  }
+
+  // ---- elementwise --------------------------------------------------------------------------
+
+  override fill(t: Tensor, value: number): void {
+    this.addon.fill(f32(t), value);
+  }
+
+  override copy(src: Tensor, dst: Tensor): void {
+    this.addon.copy(f32(src), f32(dst));
+  }
+
+  override axpy(alpha: number, x: Tensor, y: Tensor): void {
+    this.addon.axpy(alpha, f32(x), f32(y));
+  }
+
+  override scale(x: Tensor, s: number): void {
+    this.addon.scale(f32(x), s);
+  }
+
+  // ---- linear algebra -----------------------------------------------------------------------
+
+  override gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
+    const [ar, ac] = asMatrix(A);
+    const [br, bc] = asMatrix(B);
+    const M = transA ? ac : ar;
+    const K = transA ? ar : ac;
+    const K2 = transB ? bc : br;
+    const N = transB ? br : bc;
+    const [cr, cc] = asMatrix(C);
+    if (K !== K2 || cr !== M || cc !== N) {
+      throw new Error(`gemm shapes: op(A) [${M}, ${K}] op(B) [${K2}, ${N}] C [${cr}, ${cc}]`);
+    }
+    this.addon.gemm(transA, transB, M, N, K, alpha, f32(A), f32(B), beta, f32(C));
+  }
+
+  override addRowVector(x: Tensor, b: Tensor): void {
+    const m = asMatrix(x)[1];
+    if (b.size !== m) throw new Error(`addRowVector: bias ${b.size} for rows of ${m}`);
+    this.addon.addRowVector(f32(x), f32(b));
+  }
+
+  override sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
+    const m = asMatrix(x)[1];
+    if (out.size !== m) throw new Error(`sumRows: out ${out.size} for rows of ${m}`);
+    this.addon.sumRows(f32(x), f32(out), accumulate);
+  }
+
+  override gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
+    const d = asMatrix(table)[1];
+    if (out.size !== ids.size * d) throw new Error('gatherRows: out shape does not match ids x row size');
+    this.addon.gatherRows(f32(table), i32(ids), f32(out));
+  }
+
+  override scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
+    const d = asMatrix(dTable)[1];
+    if (dOut.size !== ids.size * d) throw new Error('scatterAddRows: dOut shape does not match ids x row size');
+    this.addon.scatterAddRows(f32(dOut), i32(ids), f32(dTable));
+  }
+
+  // ---- recurrent cells ----------------------------------------------------------------------
+
+  override rnnForward(pre: Tensor, h: Tensor): void {
+    this.addon.rnnForward(f32(pre), f32(h));
+  }
+
+  override rnnBackward(h: Tensor, dh: Tensor, dPre: Tensor): void {
+    this.addon.rnnBackward(f32(h), f32(dh), f32(dPre));
+  }
+
+  override lstmForward(gates: Tensor, cPrev: Tensor, c: Tensor, h: Tensor): void {
+    const H = asMatrix(gates)[1] / 4;
+    this.addon.lstmForward(H, f32(gates), f32(cPrev), f32(c), f32(h));
+  }
+
+  override lstmBackward(gates: Tensor, cPrev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, dGates: Tensor): void {
+    const H = asMatrix(gates)[1] / 4;
+    this.addon.lstmBackward(H, f32(gates), f32(cPrev), f32(c), f32(dh), f32(dc), f32(dGates));
+  }
+
+  override gruForward(xg: Tensor, hg: Tensor, hPrev: Tensor, h: Tensor): void {
+    const H = asMatrix(xg)[1] / 3;
+    this.addon.gruForward(H, f32(xg), f32(hg), f32(hPrev), f32(h));
+  }
+
+  override gruBackward(gates: Tensor, hg: Tensor, hPrev: Tensor, dh: Tensor, dXg: Tensor, dHg: Tensor, dhPrev: Tensor): void {
+    const H = asMatrix(gates)[1] / 3;
+    this.addon.gruBackward(H, f32(gates), f32(hg), f32(hPrev), f32(dh), f32(dXg), f32(dHg), f32(dhPrev));
+  }
+
+  // ---- output layer -------------------------------------------------------------------------
+
+  override softmaxCrossEntropy(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number): void {
+    const V = asMatrix(logits)[1];
+    this.addon.softmaxCrossEntropy(V, f32(logits), i32(targets), f32(losses), dLogits ? f32(dLogits) : null, gradScale);
+  }
+
+  override softmax(logits: Tensor, probs: Tensor, temperature: number): void {
+    const V = asMatrix(logits)[1];
+    this.addon.softmax(V, f32(logits), f32(probs), temperature);
+  }
+
+  // ---- regularisation -----------------------------------------------------------------------
+
+  override dropout(x: Tensor, out: Tensor, p: number, seed: number): void {
+    // The addon hashes integer seeds (mod 2^32, as `>>> 0` does); anything else takes the
+    // reference path so that the mask is the one dropoutKeeps defines, bit for bit.
+    if (!Number.isSafeInteger(seed)) {
+      super.dropout(x, out, p, seed);
+      return;
+    }
+    this.addon.dropout(f32(x), f32(out), p, seed);
+  }
+
+  // ---- optimisation -------------------------------------------------------------------------
+
+  override clip(g: Tensor, limit: number): void {
+    this.addon.clip(f32(g), limit);
+  }
+
+  override async sumSquares(tensors: readonly Tensor[]): Promise<number> {
+    return this.addon.sumSquares(tensors.map(f32));
+  }
+
+  override adagrad(p: Tensor, g: Tensor, mem: Tensor, lr: number, eps: number): void {
+    this.addon.adagrad(f32(p), f32(g), f32(mem), lr, eps);
+  }
+
+  override rmsprop(p: Tensor, g: Tensor, ms: Tensor, lr: number, alpha: number, eps: number): void {
+    this.addon.rmsprop(f32(p), f32(g), f32(ms), lr, alpha, eps);
+  }
+
+  override adam(p: Tensor, g: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, step: number): void {
+    this.addon.adam(f32(p), f32(g), f32(m), f32(v), lr, beta1, beta2, eps, step);
+  }
+}
+
+/** The directory holding charnn's package.json, found upward from this module (src/ or dist/). */
+export function packageRoot(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return null;
+    dir = up;
+  }
+}
+
+/** Where the build puts the addon (native/build/Release/charnn_native.node under the package root). */
+export function nativeAddonPath(): string | null {
+  const root = packageRoot();
+  return root ? join(root, 'native', 'build', 'Release', 'charnn_native.node') : null;
+}
+
+let cached: { backend: NativeBackend } | { error: string } | undefined;
+
+/**
+ * Load the addon and wrap it, or say in one line why not (never throws). The addon is loaded
+ * once per process; every call returns the same backend.
+ */
+export function loadNativeBackend(): { backend: NativeBackend } | { error: string } {
+  if (cached) return cached;
+  cached = load();
+  return cached;
+}
+
+function load(): { backend: NativeBackend } | { error: string } {
+  const file = nativeAddonPath();
+  if (!file) return { error: 'cannot find the charnn package directory' };
+  if (!existsSync(file)) {
+    return { error: 'the native addon was not built (no native/build/Release/charnn_native.node; see npm install output)' };
+  }
+  try {
+    const addon = createRequire(import.meta.url)(file) as NativeAddon;
+    const info = typeof addon?.info === 'function' ? addon.info() : null;
+    if (!info || info.abi !== ADDON_ABI) {
+      return { error: `the native addon is stale (ABI ${info?.abi ?? 'unknown'}, expected ${ADDON_ABI}); rebuild it with npm rebuild or node scripts/build-native.mjs` };
+    }
+    return { backend: new NativeBackend(addon) };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    return { error: `the native addon failed to load: ${msg.split('\n')[0]}` };
+  }
+}

@@ -1,0 +1,60 @@
+import yargs, { type Argv } from 'yargs';
+import { CharnnError, UsageError } from '../errors.js';
+import { EXIT } from './exit-codes.js';
+import { sampleCommand } from './sample-command.js';
+import { trainCommand } from './train-command.js';
+
+
+/**
+ * Run the charnn CLI with the given arguments; resolves to the exit code. Commands parse
+ * options and call the library; errors the user can act on become one line on stderr.
+ */
+export async function main(args: string[]): Promise<number> {
+  handleClosedStdout();
+  let exitCode: number = EXIT.ok;
+  const cli: Argv = yargs(args)
+    .scriptName('charnn')
+    .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
+    .command(trainCommand((code) => (exitCode = code)))
+    .command(sampleCommand)
+    .demandCommand(1, 'name a command: train, sample')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .version()
+    .wrap(Math.min(110, process.stderr.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg, 'see charnn --help');
+    });
+  try {
+    await cli.parseAsync();
+  } catch (err) {
+    return reportError(err);
+  }
+  return exitCode;
+}
+
+/** One line for errors the user can act on; a stack only for bugs or with CHARNN_DEBUG=1. */
+export function reportError(err: unknown): number {
+  const debug = !!process.env.CHARNN_DEBUG && process.env.CHARNN_DEBUG !== '0';
+  if (err instanceof CharnnError) {
+    process.stderr.write(`charnn: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e && e.code === 'EPIPE') return EXIT.ok;
+  process.stderr.write(`charnn: internal error: ${e?.message ?? String(err)} (please report it; CHARNN_DEBUG=1 shows details)\n`);
+  if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
+  return EXIT.failure;
+}
+
+/** `charnn sample | head` closes stdout early: end quietly with status 0, as Unix tools do. */
+function handleClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}

@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { loadModelFile } from '../checkpoint/contents.js';
+import { CharnnError, UsageError } from '../errors.js';
+import { generate } from '../sample/generate.js';
+import { freshSeed } from '../util/random.js';
+import { readStdinText } from './stdin.js';
+
+interface SampleArgs {
+  model: string;
+  length: number;
+  temp: number;
+  topK: number;
+  topP: number;
+  prime?: string;
+  primeFile?: string;
+  seed?: number;
+  n: number;
+  separator: string;
+  unknown: 'error' | 'skip' | 'unk';
+  backend: BackendChoice;
+}
+
+function options(y: Argv): Argv<SampleArgs> {
+  return y
+    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('length', { alias: 'l', type: 'number', default: 500, describe: 'tokens per sample; -1 = endless until stopped' })
+    .option('temp', { type: 'number', default: 1, describe: 'softmax temperature; 0 = always the most likely token' })
+    .option('top-k', { type: 'number', default: 0, describe: 'sample among the k most likely tokens only (0 = all)' })
+    .option('top-p', { type: 'number', default: 1, describe: 'sample among the most likely tokens covering probability p (1 = all)' })
+    .option('prime', { type: 'string', describe: 'text to condition on (printed first)' })
+    .option('prime-file', { type: 'string', describe: 'read the prime from a file; - = stdin' })
+    .option('seed', { type: 'number', describe: 'random seed: the same seed and model give the same text [default: random, printed]' })
+    .option('n', { type: 'number', default: 1, describe: 'number of samples' })
+    .option('separator', { type: 'string', default: '\n\n', describe: 'printed between samples' })
+    .option('unknown', { type: 'string', choices: ['error', 'skip', 'unk'] as const, default: 'error' as const, describe: 'prime tokens outside the vocabulary' })
+    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .example('$0 sample -m arithmetic.charnn --prime "12+7=" --length 20', 'continue a prime')
+    .example('$0 sample -m shakespeare.charnn --temp 0.7 --length -1 | head -c 1000', 'stream until head has enough')
+    .conflicts('prime', 'prime-file') as unknown as Argv<SampleArgs>;
+}
+
+async function primeText(a: SampleArgs): Promise<string> {
+  if (a.prime !== undefined) return a.prime;
+  if (a.primeFile === undefined) return '';
+  if (a.primeFile === '-') return readStdinText();
+  try {
+    return readFileSync(a.primeFile, 'utf8');
+  } catch (err) {
+    throw new CharnnError(`cannot read prime file ${a.primeFile}: ${(err as Error).message}`);
+  }
+}
+
+/** Write to stdout, waiting when the pipe is full so an endless sample uses constant memory. */
+async function writeOut(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise((r) => process.stdout.once('drain', r));
+}
+
+async function run(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
+  if (!Number.isInteger(a.length) || (a.length < 1 && a.length !== -1)) throw new UsageError(`--length must be a positive integer or -1, got ${a.length}`);
+  if (!Number.isInteger(a.n) || a.n < 1) throw new UsageError(`-n must be a positive integer, got ${a.n}`);
+  if (a.seed !== undefined && !(Number.isInteger(a.seed) && a.seed >= 0 && a.seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${a.seed}`);
+  const { backend, notice } = await selectBackend(a.backend);
+  if (notice) process.stderr.write(`charnn: ${notice}\n`);
+  const loaded = await loadModelFile(a.model, backend);
+  const prime = await primeText(a);
+  const seed = a.seed ?? freshSeed();
+  if (a.seed === undefined) process.stderr.write(`seed ${seed}\n`);
+  await generate(loaded.model, loaded.vocabulary, {
+    prime,
+    unknown: a.unknown,
+    length: a.length,
+    count: a.n,
+    separator: a.separator,
+    seed,
+    sampling: { temperature: a.temp, topK: a.topK, topP: a.topP },
+    write: writeOut,
+  });
+}
+
+export const sampleCommand: CommandModule<object, SampleArgs> = {
+  command: 'sample',
+  describe: 'generate text from a trained model, streamed to stdout',
+  builder: options,
+  handler: run,
+};

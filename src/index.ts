@@ -1,0 +1,20 @@
+// charnn's library API: everything the CLI uses, with types.
+export * from './backend/backend.js';
+export { ReferenceBackend } from './backend/reference.js';
+export { CpuTensor } from './backend/cpu-tensor.js';
+export { selectBackend, type BackendChoice } from './backend/select.js';
+export * from './data/index.js';
+export * from './model/config.js';
+export { Model, WindowRunner } from './model/model.js';
+export { ParamSet, paramSpecs, type ParamSpec } from './model/params.js';
+export * from './train/config.js';
+export * from './train/optimizer.js';
+export { Trainer, type TrainState, type TrainObserver, type StepReport, type EvalReport, type StopReason } from './train/trainer.js';
+export { evaluateRegion, type EvalResult, type TokenSource } from './train/evaluate.js';
+export { TrainingSession, prepareCorpus, bestPathFor, type TrainingSetup } from './train/session.js';
+export * from './checkpoint/index.js';
+export { saveModelFile, loadModelFile, CHARNN_VERSION, type ModelFileMeta, type LoadedModelFile } from './checkpoint/contents.js';
+export { Sampler, pick, DEFAULT_SAMPLING, type SamplingOptions } from './sample/sampler.js';
+export { generate, startToken, type GenerateOptions } from './sample/generate.js';
+export { Random } from './util/random.js';
+export { CharnnError, UsageError } from './errors.js';

@@ -1,0 +1,38 @@
+import { UsageError } from '../errors.js';
+
+export type CellType = 'rnn' | 'lstm' | 'gru';
+export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
+
+/** Everything that fixes a model's shape; stored in every checkpoint. */
+export interface ModelConfig {
+  cell: CellType;
+  /** Number of tokens in the vocabulary (input and output size). */
+  vocabSize: number;
+  /** Hidden units per layer. */
+  hidden: number;
+  /** Stacked recurrent layers. */
+  layers: number;
+  /** Learned embedding width; 0 = one-hot input (the embedding is then folded into Wx). */
+  embed: number;
+  /** Dropout probability on every layer's input except raw one-hot, and on the top output. */
+  dropout: number;
+}
+
+/** Pre-activation width per layer: the cell's gates side by side. */
+export function gateWidth(cell: CellType, hidden: number): number {
+  return cell === 'lstm' ? 4 * hidden : cell === 'gru' ? 3 * hidden : hidden;
+}
+
+export function validateModelConfig(c: ModelConfig): void {
+  if (!CELL_TYPES.includes(c.cell)) throw new UsageError(`unknown model type '${c.cell}'`, 'use rnn, lstm or gru');
+  const positive: Array<[string, number]> = [
+    ['--hidden', c.hidden],
+    ['--layers', c.layers],
+    ['vocabulary size', c.vocabSize],
+  ];
+  for (const [name, v] of positive) {
+    if (!Number.isInteger(v) || v < 1) throw new UsageError(`${name} must be a positive integer, got ${v}`);
+  }
+  if (!Number.isInteger(c.embed) || c.embed < 0) throw new UsageError(`--embed must be 0 (one-hot) or a positive integer, got ${c.embed}`);
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${c.dropout}`);
+}

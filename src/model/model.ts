@@ -1,0 +1,221 @@
+import type { Backend, Tensor } from '../backend/backend.js';
+import { Random } from '../util/random.js';
+import { type ModelConfig, validateModelConfig } from './config.js';
+import { type LayerParams, LayerWorkspace } from './layer.js';
+import { ParamSet, initialValues, paramSpecs } from './params.js';
+
+/**
+ * A stacked recurrent language model: tokens -> (one-hot | embedding) -> L recurrent layers
+ * -> linear -> softmax. The model owns its parameters; the work of running it over windows
+ * of T steps and B streams is done by a `WindowRunner`, of which a trainer, an evaluator and a
+ * sampler each keep their own (with their own carried state).
+ */
+export class Model {
+  constructor(
+    readonly backend: Backend,
+    readonly config: ModelConfig,
+    readonly params: ParamSet,
+  ) {}
+
+  /** A freshly initialised model. */
+  static create(backend: Backend, config: ModelConfig, seed: number): Model {
+    validateModelConfig(config);
+    const rng = new Random(seed);
+    const specs = paramSpecs(config);
+    const tensors = specs.map((s) => backend.upload(initialValues(s, rng), s.shape));
+    return new Model(backend, config, new ParamSet(specs, tensors));
+  }
+
+  /** A model from stored parameter values (a checkpoint), in `paramSpecs` order by name. */
+  static fromValues(backend: Backend, config: ModelConfig, values: (name: string) => ArrayLike<number>): Model {
+    validateModelConfig(config);
+    const specs = paramSpecs(config);
+    const tensors = specs.map((s) => backend.upload(values(s.name), s.shape));
+    return new Model(backend, config, new ParamSet(specs, tensors));
+  }
+
+  runner(T: number, B: number, opts: { training: boolean }): WindowRunner {
+    return new WindowRunner(this, T, B, opts.training);
+  }
+}
+
+function layerParams(set: ParamSet, l: number): LayerParams {
+  const bh = `layers.${l}.bh`;
+  return {
+    Wx: set.get(`layers.${l}.Wx`),
+    Wh: set.get(`layers.${l}.Wh`),
+    b: set.get(`layers.${l}.b`),
+    bh: set.has(bh) ? set.get(bh) : undefined,
+  };
+}
+
+/**
+ * Runs a model over windows of T steps x B streams, carrying each stream's hidden state from
+ * one window to the next. Inputs and targets are time-major id arrays of length T*B.
+ */
+export class WindowRunner {
+  readonly inputs: Tensor; // i32 [T*B]
+  readonly targets: Tensor; // i32 [T*B]
+  readonly logits: Tensor; // [T*B, V]; after a training step, dLoss/dlogits
+  readonly losses: Tensor; // [T*B] nats per position
+  private readonly be: Backend;
+  private readonly cfg: ModelConfig;
+  private readonly layers: LayerWorkspace[];
+  private readonly embedded: Tensor | null; // [T*B, E]
+  /** Dropped-out copies of each layer's input (index l, for l > 0 or an embedding) and of the top output. */
+  private readonly dropped: Array<Tensor | null>;
+  private readonly droppedTop: Tensor | null;
+  private readonly dH: Tensor | null; // [T*B, H] gradient scratch
+  private readonly dEmbedded: Tensor | null; // [T*B, E]
+  private dropoutSeed = 0;
+
+  constructor(
+    readonly model: Model,
+    readonly T: number,
+    readonly B: number,
+    readonly training: boolean,
+  ) {
+    const be = (this.be = model.backend);
+    const c = (this.cfg = model.config);
+    const TB = T * B;
+    const useDropout = training && c.dropout > 0;
+    this.inputs = be.zeros([TB], 'i32');
+    this.targets = be.zeros([TB], 'i32');
+    this.logits = be.zeros([TB, c.vocabSize]);
+    this.losses = be.zeros([TB]);
+    this.layers = [];
+    for (let l = 0; l < c.layers; l++) this.layers.push(new LayerWorkspace(be, c.cell, c.hidden, T, B, training));
+    this.embedded = c.embed > 0 ? be.zeros([TB, c.embed]) : null;
+    this.dropped = this.layers.map((_, l) => {
+      if (!useDropout) return null;
+      if (l > 0) return be.zeros([TB, c.hidden]);
+      return c.embed > 0 ? be.zeros([TB, c.embed]) : null;
+    });
+    this.droppedTop = useDropout ? be.zeros([TB, c.hidden]) : null;
+    this.dH = training ? be.zeros([TB, c.hidden]) : null;
+    this.dEmbedded = training && c.embed > 0 ? be.zeros([TB, c.embed]) : null;
+  }
+
+  /** Load a window: ids time-major (t*B + b). Targets may be omitted when only logits are wanted. */
+  setWindow(inputs: Int32Array, targets?: Int32Array): void {
+    this.be.write(this.inputs, inputs);
+    if (targets) this.be.write(this.targets, targets);
+  }
+
+  /** Forget every stream's carried state. */
+  resetState(): void {
+    for (const l of this.layers) l.resetState();
+  }
+
+  /** The carried state tensors, layer by layer: h (and c for LSTM), each [B, H]. */
+  stateTensors(): Array<{ h: Tensor; c: Tensor | null }> {
+    return this.layers.map((l) => ({ h: l.h, c: l.c }));
+  }
+
+  /** Top-layer h of every position, [T*B, H] (for dumps and tests). */
+  layerOutputs(l: number): Tensor {
+    return this.layers[l].outputs();
+  }
+
+  /** Gate activations of layer l for every position, [T*B, G] (valid after forward). */
+  layerGates(l: number): Tensor {
+    return this.layers[l].pre;
+  }
+
+  /** Cell state of every position for an LSTM layer, [T*B, H]. */
+  layerCells(l: number): Tensor | null {
+    const ws = this.layers[l];
+    return ws.cAll ? this.be.rows(ws.cAll, this.B, this.T * this.B) : null;
+  }
+
+  /** Site-specific dropout seed, so each layer's mask differs within a window. */
+  private seedFor(site: number): number {
+    return (this.dropoutSeed + Math.imul(site + 1, 0x9e3779b9)) >>> 0;
+  }
+
+  /**
+   * Forward over the loaded window: logits for every position and, with `withLoss`, the loss
+   * of every position against the targets. `dropoutSeed` is used only when training with
+   * dropout (the trainer draws it from its RNG, so runs are reproducible).
+   */
+  forward(withLoss: boolean, dropoutSeed = 0): void {
+    const be = this.be;
+    const c = this.cfg;
+    const P = this.model.params;
+    this.dropoutSeed = dropoutSeed;
+    for (let l = 0; l < c.layers; l++) {
+      const ws = this.layers[l];
+      const p = layerParams(P, l);
+      if (l === 0 && c.embed === 0) {
+        // One-hot input: x @ Wx is a row gather.
+        be.gatherRows(p.Wx, this.inputs, ws.pre);
+      } else {
+        let x: Tensor;
+        if (l === 0) {
+          be.gatherRows(P.get('embed'), this.inputs, this.embedded!);
+          x = this.embedded!;
+        } else {
+          x = this.layers[l - 1].outputs();
+        }
+        const d = this.dropped[l];
+        if (d) {
+          be.dropout(x, d, c.dropout, this.seedFor(l));
+          x = d;
+        }
+        be.gemm(false, false, 1, x, p.Wx, 0, ws.pre);
+      }
+      ws.forward(p);
+    }
+    const top = this.topOutput();
+    if (this.droppedTop) be.dropout(this.layers[c.layers - 1].outputs(), this.droppedTop, c.dropout, this.seedFor(c.layers));
+    be.gemm(false, false, 1, top, P.get('out.W'), 0, this.logits);
+    be.addRowVector(this.logits, P.get('out.b'));
+    if (withLoss) be.softmaxCrossEntropy(this.logits, this.targets, this.losses, null, 0);
+  }
+
+  private topOutput(): Tensor {
+    return this.droppedTop ?? this.layers[this.cfg.layers - 1].outputs();
+  }
+
+  /**
+   * Forward with loss, then backward: fills `grads` (same specs as the parameters) with the
+   * gradient of gradScale * (sum of the window's losses). Overwrites every gradient.
+   */
+  trainStep(grads: ParamSet, gradScale: number, dropoutSeed = 0): void {
+    if (!this.training) throw new Error('trainStep on a runner made without gradients');
+    const be = this.be;
+    const c = this.cfg;
+    const P = this.model.params;
+    this.forward(false, dropoutSeed);
+    be.softmaxCrossEntropy(this.logits, this.targets, this.losses, this.logits, gradScale);
+    const dLogits = this.logits;
+    const top = this.topOutput();
+    be.gemm(true, false, 1, top, dLogits, 0, grads.get('out.W'));
+    be.sumRows(dLogits, grads.get('out.b'), false);
+    const dH = this.dH!;
+    be.gemm(false, true, 1, dLogits, P.get('out.W'), 0, dH);
+    if (this.droppedTop) be.dropout(dH, dH, c.dropout, this.seedFor(c.layers));
+    for (let l = c.layers - 1; l >= 0; l--) {
+      const ws = this.layers[l];
+      const p = layerParams(P, l);
+      const g = layerParams(grads, l);
+      ws.backward(p, g, dH);
+      if (l === 0 && c.embed === 0) {
+        be.fill(g.Wx, 0);
+        be.scatterAddRows(ws.dPre, this.inputs, g.Wx);
+        continue;
+      }
+      const x = this.dropped[l] ?? (l === 0 ? this.embedded! : this.layers[l - 1].outputs());
+      be.gemm(true, false, 1, x, ws.dPre, 0, g.Wx);
+      // Gradient into this layer's input: the layer below's output, or the embedding.
+      const dX = l === 0 ? this.dEmbedded! : dH;
+      be.gemm(false, true, 1, ws.dPre, p.Wx, 0, dX);
+      if (this.dropped[l]) be.dropout(dX, dX, c.dropout, this.seedFor(l));
+      if (l === 0) {
+        const dE = grads.get('embed');
+        be.fill(dE, 0);
+        be.scatterAddRows(dX, this.inputs, dE);
+      }
+    }
+  }
+}

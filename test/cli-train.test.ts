@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readCheckpointMeta } from '../src/checkpoint/read.js';
+
+/** End to end through the real command (bin/charnn.js over the built dist/). */
+const BIN = resolve(__dirname, '..', 'bin', 'charnn.js');
+let dir: string;
+let corpus: string;
+
+function charnn(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { input, encoding: 'utf8', env: { ...process.env, CHARNN_DEBUG: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const tiny = ['--hidden', '16', '--layers', '1', '--batch', '2', '--seq', '8', '--eval-every', '10', '--sample-length', '20', '--seed', '1'];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'charnn-cli-'));
+  corpus = join(dir, 'corpus.txt');
+  writeFileSync(corpus, 'the quick brown fox jumps over the lazy dog.\n'.repeat(40));
+});
+
+describe('charnn train (CLI)', () => {
+  it('trains from a file and writes a checkpoint whose header parses', async () => {
+    const out = join(dir, 'file.charnn');
+    const r = charnn(['train', corpus, '--iters', '30', '--out', out, '--cache-dir', dir, ...tiny]);
+    expect(r.stderr).not.toMatch(/internal error|at .*\.js:\d+/);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(existsSync(out)).toBe(true);
+    const header = await readCheckpointMeta(out);
+    const meta = header.meta as Record<string, any>;
+    expect(meta.kind).toBe('charnn-model');
+    expect(meta.model).toMatchObject({ cell: 'lstm', hidden: 16, layers: 1, vocabSize: 28 });
+    expect(meta.training.state.iteration).toBe(30);
+    expect(header.tensors.map((t) => t.name)).toContain('layers.0.Wx');
+    expect(r.stderr).toMatch(/iter 30/);
+    // The best-validation checkpoint is kept beside it.
+    expect(existsSync(join(dir, 'file.best.charnn'))).toBe(true);
+  });
+
+  it('trains from stdin', async () => {
+    const out = join(dir, 'stdin.charnn');
+    const r = charnn(['train', '-', '--iters', '12', '--out', out, '--cache-dir', dir, ...tiny], readFileSync(corpus, 'utf8'));
+    expect(r.code).toBe(0);
+    const meta = (await readCheckpointMeta(out)).meta as Record<string, any>;
+    expect(meta.training.state.iteration).toBe(12);
+    expect(meta.training.corpus.source).toBe('-');
+  });
+
+  it('samples from the trained model, deterministically by seed', () => {
+    const model = join(dir, 'file.charnn');
+    const a = charnn(['sample', '-m', model, '--length', '50', '--seed', '3']);
+    const b = charnn(['sample', '-m', model, '--length', '50', '--seed', '3']);
+    expect(a.code).toBe(0);
+    expect([...a.stdout].length).toBe(50);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout).toMatch(/^[a-z .\n]+$/);
+    const primed = charnn(['sample', '-m', model, '--length', '10', '--prime', 'the ', '--seed', '3']);
+    expect(primed.stdout.startsWith('the ')).toBe(true);
+    expect([...primed.stdout].length).toBe(14);
+  });
+
+  it('reports bad input in one line with a non-zero exit', () => {
+    const missing = charnn(['train', join(dir, 'nope.txt'), '--iters', '1']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim().split('\n')).toHaveLength(1);
+    expect(missing.stderr).toMatch(/^charnn: .*nope\.txt/);
+
+    const unknownOption = charnn(['train', corpus, '--no-such-option']);
+    expect(unknownOption.code).toBe(2);
+    expect(unknownOption.stderr).toMatch(/^charnn: .*no-such-option/m);
+
+    const badValue = charnn(['train', corpus, '--hidden', '0', '--cache-dir', dir]);
+    expect(badValue.code).toBe(2);
+    expect(badValue.stderr).toMatch(/--hidden must be a positive integer/);
+  });
+});
