@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,7 +34,7 @@ describe('charnn train (CLI)', () => {
     const header = await readCheckpointMeta(out);
     const meta = header.meta as Record<string, any>;
     expect(meta.kind).toBe('charnn-model');
-    expect(meta.model).toMatchObject({ cell: 'lstm', hidden: 16, layers: 1, vocabSize: 28 });
+    expect(meta.model).toMatchObject({ cell: 'lstm', hidden: 16, layers: 1, vocabSize: 29 });
     expect(meta.training.state.iteration).toBe(30);
     expect(header.tensors.map((t) => t.name)).toContain('layers.0.Wx');
     expect(r.stderr).toMatch(/iter 30/);
@@ -64,15 +64,36 @@ describe('charnn train (CLI)', () => {
     expect([...primed.stdout].length).toBe(14);
   });
 
+  it('saves a checkpoint and exits 130 on Ctrl-C (SIGINT)', async () => {
+    const out = join(dir, 'interrupted.charnn');
+    const child = spawn(process.execPath, [BIN, 'train', corpus, '--iters', '1000000', '--out', out, '--cache-dir', dir, '--print-every', '1', ...tiny]);
+    let stderr = '';
+    let signalled = false;
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!signalled && /iter 5 /.test(stderr)) {
+        signalled = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/interrupted: saving a checkpoint/);
+    const meta = (await readCheckpointMeta(out)).meta as Record<string, any>;
+    const iteration = meta.training.state.iteration;
+    expect(iteration).toBeGreaterThanOrEqual(5);
+    expect(iteration).toBeLessThan(1000000);
+  });
+
   it('reports bad input in one line with a non-zero exit', () => {
     const missing = charnn(['train', join(dir, 'nope.txt'), '--iters', '1']);
     expect(missing.code).toBe(1);
     expect(missing.stderr.trim().split('\n')).toHaveLength(1);
     expect(missing.stderr).toMatch(/^charnn: .*nope\.txt/);
 
-    const unknownOption = charnn(['train', corpus, '--no-such-option']);
+    const unknownOption = charnn(['train', corpus, '--bogus-option']);
     expect(unknownOption.code).toBe(2);
-    expect(unknownOption.stderr).toMatch(/^charnn: .*no-such-option/m);
+    expect(unknownOption.stderr).toMatch(/^charnn: .*bogus-option/m);
 
     const badValue = charnn(['train', corpus, '--hidden', '0', '--cache-dir', dir]);
     expect(badValue.code).toBe(2);

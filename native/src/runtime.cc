@@ -244,7 +244,10 @@ class Pool {
   std::mutex caller_;  // one parallel region at a time (other JS threads run serially)
   std::atomic<int> wanted_{1};
   int started_ = 0;
-  long long spin_ns_ = 300000;  // how long an idle worker spins before sleeping
+  // How long an idle worker spins before sleeping on a futex. Long, like OpenMP runtimes: waking
+  // a sleeping thread takes 50 us to several ms on a virtual machine whose idle vCPU was halted,
+  // longer than a whole per-time-step GEMM, and training calls come in a steady stream.
+  long long spin_ns_ = 5000000;
   std::atomic<Job*> current_{nullptr};
   std::atomic<uint64_t> gen_{0};
   std::atomic<int> users_{0};

@@ -389,13 +389,20 @@ export class ReferenceBackend implements Backend {
     return s;
   }
 
-  adagrad(p: Tensor, g: Tensor, mem: Tensor, lr: number, eps: number): void {
+  adagrad(p: Tensor, g: Tensor, mem: Tensor, memComp: Tensor, lr: number, eps: number): void {
     const ps = cpu(p).data;
     const gs = cpu(g).data;
     const ms = cpu(mem).data;
+    const cs = cpu(memComp).data;
+    // Rounding to the storage precision at each step makes the compensation exact in float32
+    // (and is a no-op in float64, where round() is the identity).
+    const round = this.precision === 'f32' ? Math.fround : (x: number) => x;
     for (let i = 0; i < ps.length; i++) {
-      ms[i] += gs[i] * gs[i];
-      ps[i] -= (lr * gs[i]) / Math.sqrt(ms[i] + eps);
+      const y = round(round(gs[i] * gs[i]) - cs[i]);
+      const t = round(ms[i] + y);
+      cs[i] = round(t - ms[i]) - y;
+      ms[i] = t;
+      ps[i] -= (lr * gs[i]) / Math.sqrt(t + eps);
     }
   }
 

@@ -12,7 +12,8 @@ import { trainCommand } from './train-command.js';
 export async function main(args: string[]): Promise<number> {
   handleClosedStdout();
   let exitCode: number = EXIT.ok;
-  const cli: Argv = yargs(args)
+  const cli: Argv = yargs(args.map((a) => (a === '-' ? DASH : a)))
+    .middleware(restoreDash, true)
     .scriptName('charnn')
     .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
     .command(trainCommand((code) => (exitCode = code)))
@@ -26,7 +27,7 @@ export async function main(args: string[]): Promise<number> {
     .wrap(Math.min(110, process.stderr.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(msg, 'see charnn --help');
+      throw new UsageError(withoutCamelCaseTwins(msg), 'see charnn --help');
     });
   try {
     await cli.parseAsync();
@@ -34,6 +35,28 @@ export async function main(args: string[]): Promise<number> {
     return reportError(err);
   }
   return exitCode;
+}
+
+/**
+ * yargs turns a lone "-" (stdin, by Unix convention) into an empty string
+ * (yargs/yargs-parser#381), so it is passed through as a stand-in and restored before any
+ * command sees its options.
+ */
+const DASH = '\u0000stdin';
+
+function restoreDash(argv: Record<string, unknown>): void {
+  for (const [key, value] of Object.entries(argv)) {
+    if (value === DASH) argv[key] = '-';
+  }
+}
+
+/** yargs names an unknown --foo-bar twice ("foo-bar, fooBar"): keep the spelling the user typed. */
+function withoutCamelCaseTwins(msg: string): string {
+  const m = /^(Unknown arguments?): (.*)$/.exec(msg);
+  if (!m) return msg;
+  const names = m[2].split(', ');
+  const kept = names.filter((n) => !(/[A-Z]/.test(n) && names.includes(n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))));
+  return `${kept.length > 1 ? 'Unknown arguments' : 'Unknown argument'}: ${kept.join(', ')}`;
 }
 
 /** One line for errors the user can act on; a stack only for bugs or with CHARNN_DEBUG=1. */

@@ -2,11 +2,12 @@ import { homedir } from 'node:os';
 import { basename, extname } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
-import type { TokenizerConfig } from '../data/config.js';
+import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
+import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
 import { UsageError } from '../errors.js';
-import { CELL_TYPES, type CellType } from '../model/config.js';
-import type { TrainConfig } from '../train/config.js';
+import { CELL_TYPES, type CellType, validateModelConfig } from '../model/config.js';
+import { type TrainConfig, validateTrainConfig } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
 import { TrainingSession, bestPathFor } from '../train/session.js';
 import { freshSeed } from '../util/random.js';
@@ -139,6 +140,11 @@ function configsFrom(a: TrainArgs) {
 
 async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void): Promise<void> {
   const { tokenizer, train, model } = configsFrom(a);
+  // Reject bad options and a missing corpus before printing anything else.
+  validateTrainConfig(train);
+  validateModelConfig({ ...model, vocabSize: 1 });
+  canonicalTokenizerConfig(tokenizer);
+  if (a.corpus !== '-') statCorpusFile(a.corpus);
   const out = a.out ?? defaultOut(a.corpus);
   const log = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);

@@ -83,7 +83,7 @@ function corpusFileError(path: string, err: unknown): CharnnError {
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new UsageError(`corpus file not found: ${path}`, 'check the path, or pass - to read stdin');
+      return new CharnnError(`corpus file not found: ${path}`, 'check the path, or pass - to read stdin');
     case 'EACCES':
     case 'EPERM':
       return new CharnnError(`cannot read ${path}: permission denied`, 'check the file permissions');

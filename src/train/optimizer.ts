@@ -32,7 +32,7 @@ export function defaultOptimizerConfig(name: OptimizerName): OptimizerConfig {
 
 /** How many state slots (tensors shaped like the parameters) each optimizer keeps. */
 function slotNames(name: OptimizerName): string[] {
-  return name === 'adam' ? ['m', 'v'] : name === 'adagrad' ? ['mem'] : ['ms'];
+  return name === 'adam' ? ['m', 'v'] : name === 'adagrad' ? ['mem', 'memComp'] : ['ms'];
 }
 
 /**
@@ -62,7 +62,7 @@ export class Optimizer {
       const g = grads.tensors[i];
       switch (c.name) {
         case 'adagrad':
-          be.adagrad(p, g, this.slot('mem').tensors[i], lr, c.eps);
+          be.adagrad(p, g, this.slot('mem').tensors[i], this.slot('memComp').tensors[i], lr, c.eps);
           break;
         case 'rmsprop':
           be.rmsprop(p, g, this.slot('ms').tensors[i], lr, c.alpha, c.eps);
