@@ -5,7 +5,7 @@
 // Python, an unsupported platform) it prints one line to stderr and exits 0, and charnn falls
 // back to the TypeScript backend.
 //
-//   node scripts/build-native.mjs            build (quiet; the compiler log goes to native/build.log)
+//   node scripts/build-native.mjs            build (quiet; the compiler log goes to native/build/build.log)
 //   node scripts/build-native.mjs --verbose  show the compiler output
 //   CHARNN_SKIP_NATIVE=1                     skip the build altogether
 
@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const nativeDir = join(root, 'native');
 const verbose = process.argv.includes('--verbose') || process.env.CHARNN_NATIVE_VERBOSE === '1';
-const logFile = join(nativeDir, 'build.log');
+const logFile = join(nativeDir, 'build', 'build.log'); // native/build/ is gitignored
 
 function giveUp(reason) {
   process.stderr.write(`charnn: native backend not built (${reason}); using the TypeScript backend\n`);
@@ -60,7 +60,7 @@ const r = spawnSync(process.execPath, args, {
 
 if (!verbose) {
   try {
-    mkdirSync(nativeDir, { recursive: true });
+    mkdirSync(dirname(logFile), { recursive: true });
     writeFileSync(logFile, `${r.stdout ?? ''}${r.stderr ?? ''}`);
   } catch {
     // the log is a convenience
@@ -72,7 +72,7 @@ if (r.status !== 0) {
   const text = `${r.stderr ?? ''}`.split('\n');
   const first = text.find((l) => /error/i.test(l) && !/^gyp ERR! (stack|System|command|cwd|node -v|node-gyp -v|not ok)/.test(l));
   const why = first ? first.trim().slice(0, 200) : `node-gyp exited with ${r.status}`;
-  giveUp(`build failed: ${why}${verbose ? '' : '; see native/build.log'}`);
+  giveUp(`build failed: ${why}${verbose ? '' : '; see native/build/build.log'}`);
 }
 
 const out = join(nativeDir, 'build', 'Release', 'charnn_native.node');

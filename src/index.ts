@@ -18,3 +18,7 @@ export { Sampler, pick, DEFAULT_SAMPLING, type SamplingOptions } from './sample/
 export { generate, startToken, type GenerateOptions } from './sample/generate.js';
 export { Random } from './util/random.js';
 export { CharnnError, UsageError } from './errors.js';
+export { evaluateText, type TextEvalOptions, type TextEvalResult, type EvalSplit } from './inspect/eval.js';
+export { runDump, DUMP_FORMATS, type DumpFormat, type DumpOptions, type DumpResult } from './inspect/dump.js';
+export { describeModelFile, renderInfoText, renderInfoJSON, lossCurveSvg, type ModelInfo } from './inspect/info.js';
+export { readTrainingFile, type TrainingFile } from './checkpoint/contents.js';

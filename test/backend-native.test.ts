@@ -17,9 +17,10 @@ import { ReferenceBackend } from '../src/backend/reference.js';
  * - sums of rows: 1e-5 * sum of |terms|; sumSquares (double on both sides): 1e-10 relative.
  * - elementwise / cells / softmax / optimisers: |native - ref| <= 1e-5 * |ref| + 1e-6 * scale,
  *   scale being the size of the op's inputs (1 for cells, |gradScale| for dLogits, lr for the
- *   parameter updates). The vector exp/tanh/sigmoid are within 2e-7 relative of libm; the rest is
- *   float32 rounding of a handful of operations.
- * - exact: copy, fill, clip, gatherRows, scatterAddRows, addRowVector, dropout (mask and values).
+ *   parameter updates). The vector exp and sigmoid are within 2e-7 relative of libm, tanh within
+ *   4e-7; the rest is float32 rounding of a handful of operations.
+ * - exact: copy, fill, clip, gatherRows, scatterAddRows, addRowVector, dropout (mask and values),
+ *   adagrad's Kahan-compensated accumulator and its compensation.
  *
  * The suite is skipped, with the reason, only when the addon was never built (the install
  * script reported why); an addon that was built but does not load fails the first test.
@@ -581,13 +582,18 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
         const s1 = randArray(n).map(Math.abs);
         const s2 = randArray(n).map(Math.abs);
         {
+          // Kahan-compensated mem: bit-exact, over several steps from a large mem
           const [rp, np] = pair(b, p, [n]);
-          const [rg, ng] = pair(b, g, [n]);
-          const [rm, nm] = pair(b, s1, [n]);
-          ref.adagrad(rp, rg, rm, 0.1, 1e-8);
-          b.adagrad(np, ng, nm, 0.1, 1e-8);
-          expectClose(data(nm), data(rm), relTol(data(rm), 1e-6, 0), `adagrad mem n=${n}`);
-          expectClose(data(np), data(rp), relTol(data(rp), 1e-5, 1e-6 * 0.1), `adagrad p n=${n}`);
+          const [rm, nm] = pair(b, s1.map((x) => x * 1000), [n]);
+          const [rc, nc] = pair(b, new Float32Array(n), [n]);
+          for (let step = 0; step < 5; step++) {
+            const [rg, ng] = pair(b, randArray(n, 0.5), [n]);
+            ref.adagrad(rp, rg, rm, rc, 0.1, 1e-8);
+            b.adagrad(np, ng, nm, nc, 0.1, 1e-8);
+          }
+          expectExact(data(nm), data(rm), `adagrad mem n=${n}`);
+          expectExact(data(nc), data(rc), `adagrad memComp n=${n}`);
+          expectClose(data(np), data(rp), relTol(data(rp), 1e-5, 5 * 1e-6 * 0.1), `adagrad p n=${n}`);
         }
         {
           const [rp, np] = pair(b, p, [n]);
@@ -614,21 +620,21 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
   });
 
   describe('vector math', () => {
-    it('exp, tanh, sigmoid within 2e-7 relative of libm; NaN, Inf and -0 handled', () => {
+    it('exp and sigmoid within 2e-7, tanh within 4e-7 relative of libm; NaN, Inf and -0 handled', () => {
       const b = nb();
       const n = 20001;
-      const fns: [number, number, number, (x: number) => number][] = [
-        [0, -87, 88.7, Math.exp],
-        [1, -10, 10, Math.tanh],
-        [1, -0.7, 0.7, Math.tanh],
-        [2, -80, 80, (x) => 1 / (1 + Math.exp(-x))],
+      const fns: [number, number, number, (x: number) => number, number][] = [
+        [0, -87, 88.7, Math.exp, 2e-7],
+        [1, -10, 10, Math.tanh, 4e-7],
+        [1, -0.7, 0.7, Math.tanh, 4e-7],
+        [2, -80, 80, (x) => 1 / (1 + Math.exp(-x)), 2e-7],
       ];
-      for (const [fn, lo, hi, f] of fns) {
+      for (const [fn, lo, hi, f, rel] of fns) {
         const x = new Float32Array(n);
         for (let i = 0; i < n; i++) x[i] = lo + ((hi - lo) * i) / (n - 1);
         const y = new Float32Array(n);
         b.addon.map(fn, x, y);
-        expectClose(y, Float32Array.from(x, f), (i) => 2e-7 * Math.abs(f(x[i])) + 1e-38, `map ${fn} on [${lo}, ${hi}]`);
+        expectClose(y, Float32Array.from(x, f), (i) => rel * Math.abs(f(x[i])) + 1e-38, `map ${fn} on [${lo}, ${hi}]`);
       }
       const special = Float32Array.from([Number.NaN, Infinity, -Infinity, -0, 100, -110]);
       const y = new Float32Array(special.length);
@@ -677,7 +683,7 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
         // a lower level is used (or the baseline, on a CPU without it)
         expect(res.isa).not.toBe('avx512');
         expect(res.worst).toBeLessThan(3e-5);
-        expect(res.mathWorst).toBeLessThan(2e-7);
+        expect(res.mathWorst).toBeLessThan(4e-7);
       });
     }
   });

@@ -64,6 +64,43 @@ describe('charnn train (CLI)', () => {
     expect([...primed.stdout].length).toBe(14);
   });
 
+  it('word level: trains and samples words re-assembled with sensible spacing', () => {
+    const words = join(dir, 'words.txt');
+    writeFileSync(words, 'The cat sat on the mat. The dog sat on the log, and the cat ran!\n'.repeat(30));
+    const out = join(dir, 'words.charnn');
+    const r = charnn(['train', words, '--level', 'word', '--iters', '40', '--out', out, '--cache-dir', dir, ...tiny]);
+    expect(r.code).toBe(0);
+    const sample = charnn(['sample', '-m', out, '--length', '60', '--seed', '2']);
+    expect(sample.code).toBe(0);
+    // Words are separated by single spaces (no two glued together) and punctuation attaches to
+    // the word before it: every space-separated chunk is a known word plus optional punctuation.
+    const known = new Set(['The', 'cat', 'sat', 'on', 'the', 'mat', 'dog', 'log', 'and', 'ran']);
+    const chunks = sample.stdout.split(/\s+/).filter((c) => c !== '');
+    expect(chunks.length).toBeGreaterThan(20);
+    for (const c of chunks) {
+      const m = /^([A-Za-z]*)([.,!]*)$/.exec(c);
+      expect(m && (m[1] === '' || known.has(m[1])), `unexpected chunk ${JSON.stringify(c)}`).toBe(true);
+    }
+    expect(sample.stdout).not.toMatch(/ [.,!]|  /);
+  });
+
+  it('char level: emoji, CJK and combining marks are single tokens that survive training and sampling', async () => {
+    const text = join(dir, 'unicode.txt');
+    writeFileSync(text, 'café 日本語 🙂👍🏽 e\u0301\n'.repeat(50));
+    const out = join(dir, 'unicode.charnn');
+    const r = charnn(['train', text, '--iters', '20', '--out', out, '--cache-dir', dir, ...tiny]);
+    expect(r.code).toBe(0);
+    const meta = (await readCheckpointMeta(out)).meta as Record<string, any>;
+    const tokens: string[] = meta.vocabulary.tokens;
+    for (const ch of ['é', '日', '🙂', '👍', '🏽', '\u0301']) expect(tokens).toContain(ch);
+    expect(tokens.every((t) => [...t].length === 1)).toBe(true);
+    const sample = charnn(['sample', '-m', out, '--length', '200', '--seed', '4']);
+    expect(sample.code).toBe(0);
+    // Every sampled code point is one the corpus had (no split surrogates, no mojibake).
+    for (const ch of sample.stdout) expect(tokens).toContain(ch);
+    expect([...sample.stdout].length).toBe(200);
+  });
+
   it('saves a checkpoint and exits 130 on Ctrl-C (SIGINT)', async () => {
     const out = join(dir, 'interrupted.charnn');
     const child = spawn(process.execPath, [BIN, 'train', corpus, '--iters', '1000000', '--out', out, '--cache-dir', dir, '--print-every', '1', ...tiny]);

@@ -62,9 +62,19 @@ describe('openCorpus', () => {
     expect(sizes.reduce((a, b) => a + b)).toBe(content.length);
   });
 
-  it('reports a missing file and a directory as usage errors', () => {
-    expect(() => openCorpus(join(dir, 'nope.txt'))).toThrow(UsageError);
-    expect(() => openCorpus(join(dir, 'nope.txt'))).toThrow(/not found/);
+  it('reports a missing file as a runtime error (exit 1) and a directory as a usage error (exit 2)', () => {
+    const missing = (() => {
+      try {
+        openCorpus(join(dir, 'nope.txt'));
+      } catch (err) {
+        return err;
+      }
+    })();
+    expect(missing).toBeInstanceOf(CharnnError);
+    expect(missing).not.toBeInstanceOf(UsageError);
+    expect((missing as CharnnError).message).toMatch(/not found/);
+    expect((missing as CharnnError).exitCode).toBe(1);
+    expect(() => openCorpus(dir)).toThrow(UsageError);
     expect(() => openCorpus(dir)).toThrow(/is a directory/);
   });
 

@@ -9,6 +9,9 @@
 // that cannot be derived from lengths.
 
 #include <napi.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +29,19 @@ using charnn::Kernels;
 namespace {
 
 const Kernels* K = nullptr;
+
+// Subnormal floats (below 1.2e-38) flushed to zero, inputs and results (x86 MXCSR FTZ + DAZ), while
+// a kernel runs: gradients that vanish through time reach that range, and every arithmetic op on
+// a subnormal costs a ~150-cycle microcode assist on Intel cores: lstmBackward ran 6x slower in
+// training than on random data. MXCSR is per thread and also governs V8's double arithmetic, so
+// the JS thread's mode is restored on return (the pool's workers set it once, runtime.cc).
+struct FlushSubnormals {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned saved;
+  FlushSubnormals() : saved(_mm_getcsr()) { _mm_setcsr(saved | 0x8040u); }
+  ~FlushSubnormals() { _mm_setcsr(saved); }
+#endif
+};
 
 // ---- argument helpers -----------------------------------------------------------------------
 
@@ -160,6 +176,7 @@ constexpr size_t kElemGrain = 1 << 15;  // memory-bound elementwise ops: 32K flo
 // ---- memory / elementwise ---------------------------------------------------------------------
 
 napi_value Fill(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 2);
   size_t n;
   float* x = a.f32(0, &n);
@@ -170,6 +187,7 @@ napi_value Fill(napi_env env, napi_callback_info info) {
 }
 
 napi_value Copy(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 2);
   size_t n, m;
   float* s = a.f32(0, &n);
@@ -183,6 +201,7 @@ napi_value Copy(napi_env env, napi_callback_info info) {
 }
 
 napi_value Axpy(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 3);
   float alpha = (float)a.num(0);
   size_t n, m;
@@ -196,6 +215,7 @@ napi_value Axpy(napi_env env, napi_callback_info info) {
 }
 
 napi_value Scale(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 2);
   size_t n;
   float* x = a.f32(0, &n);
@@ -250,10 +270,11 @@ void run_gemm(const GemmArgs& g) {
     unit = splitM ? K->mr : K->nr;
     blocks = splitM ? mb : nb;
   }
-  // One task per thread; two per thread for big products, handed out dynamically, so that when a
-  // worker is late (descheduled on a busy machine) the caller takes more of them instead of
-  // waiting. Each task packs its own operands: more tasks, more duplicated packing.
-  long parts = flops >= 2.0e7 * P ? 2L * P : P;
+  // Two tasks per thread (one for small products), handed out dynamically: when a worker is late
+  // (descheduled by a V8 GC thread or another process on a 2-core machine), the caller takes
+  // more of them instead of waiting. Each task packs its own operands (measured: duplicated
+  // packing costs under 3% down to the per-time-step [50,128]x[128,512]).
+  long parts = flops >= 3.0e6 * P ? 2L * P : P;
   if (parts > blocks) parts = blocks;
   if (parts <= 1) {
     K->gemm(&g, 0, g.M, 0, g.N);
@@ -265,6 +286,7 @@ void run_gemm(const GemmArgs& g) {
 
 // gemm(transA, transB, M, N, K, alpha, A, B, beta, C)
 napi_value Gemm(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 10);
   GemmArgs g;
   g.ta = a.flag(0);
@@ -294,6 +316,7 @@ napi_value Gemm(napi_env env, napi_callback_info info) {
 // ---- rows -------------------------------------------------------------------------------------
 
 napi_value AddRowVector(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 2);
   size_t n, m;
   float* x = a.f32(0, &n);
@@ -308,6 +331,7 @@ napi_value AddRowVector(napi_env env, napi_callback_info info) {
 }
 
 napi_value SumRows(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 3);
   size_t n, m;
   float* x = a.f32(0, &n);
@@ -333,6 +357,7 @@ napi_value SumRows(napi_env env, napi_callback_info info) {
 }
 
 napi_value GatherRows(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 3);
   size_t nt, ni, no;
   float* table = a.f32(0, &nt);
@@ -360,6 +385,7 @@ napi_value GatherRows(napi_env env, napi_callback_info info) {
 }
 
 napi_value ScatterAddRows(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 3);
   size_t no, ni, nt;
   float* dOut = a.f32(0, &no);
@@ -391,6 +417,7 @@ napi_value ScatterAddRows(napi_env env, napi_callback_info info) {
 constexpr double kCellMinWork = 2048;  // elements of H per thread (several transcendentals each)
 
 napi_value RnnForward(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 2);
   size_t n, m;
   float* pre = a.f32(0, &n);
@@ -403,6 +430,7 @@ napi_value RnnForward(napi_env env, napi_callback_info info) {
 }
 
 napi_value RnnBackward(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 3);
   size_t n1, n2, n3;
   float* h = a.f32(0, &n1);
@@ -417,6 +445,7 @@ napi_value RnnBackward(napi_env env, napi_callback_info info) {
 
 // lstmForward(H, gates, cPrev, c, h)
 napi_value LstmForward(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 5);
   long H = a.dim(0);
   size_t ng, ncp, nc, nh;
@@ -436,6 +465,7 @@ napi_value LstmForward(napi_env env, napi_callback_info info) {
 
 // lstmBackward(H, gates, cPrev, c, dh, dc, dGates)
 napi_value LstmBackward(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 7);
   long H = a.dim(0);
   size_t ng, ncp, nc, ndh, ndc, ndg;
@@ -459,6 +489,7 @@ napi_value LstmBackward(napi_env env, napi_callback_info info) {
 
 // gruForward(H, xg, hg, hPrev, h)
 napi_value GruForward(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 5);
   long H = a.dim(0);
   size_t nx, nhg, nhp, nh;
@@ -478,6 +509,7 @@ napi_value GruForward(napi_env env, napi_callback_info info) {
 
 // gruBackward(H, gates, hg, hPrev, dh, dXg, dHg, dhPrev)
 napi_value GruBackward(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 8);
   long H = a.dim(0);
   size_t ng, nhg, nhp, ndh, ndx, ndhg, ndhp;
@@ -505,6 +537,7 @@ napi_value GruBackward(napi_env env, napi_callback_info info) {
 
 // softmaxCrossEntropy(V, logits, targets, losses, dLogits | null, gradScale)
 napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 6);
   long V = a.dim(0);
   size_t nl, nt, nloss, nd = 0;
@@ -530,6 +563,7 @@ napi_value SoftmaxXent(napi_env env, napi_callback_info info) {
 
 // softmax(V, logits, probs, temperature)
 napi_value Softmax(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 4);
   long V = a.dim(0);
   size_t nl, np;
@@ -550,6 +584,7 @@ napi_value Softmax(napi_env env, napi_callback_info info) {
 
 // dropout(x, out, p, seed) — seed: an integer (taken mod 2^32, as `>>> 0` does)
 napi_value Dropout(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 4);
   size_t n, m;
   float* x = a.f32(0, &n);
@@ -582,6 +617,7 @@ napi_value Dropout(napi_env env, napi_callback_info info) {
 }
 
 napi_value Clip(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 2);
   size_t n;
   float* g = a.f32(0, &n);
@@ -593,6 +629,7 @@ napi_value Clip(napi_env env, napi_callback_info info) {
 
 // sumSquares([Float32Array...]) -> number
 napi_value SumSquares(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 1);
   if (a.failed) return nullptr;
   bool isArr = false;
@@ -639,23 +676,27 @@ napi_value SumSquares(napi_env env, napi_callback_info info) {
   return r;
 }
 
-// adagrad(p, g, mem, lr, eps)
+// adagrad(p, g, mem, memComp, lr, eps)
 napi_value Adagrad(napi_env env, napi_callback_info info) {
-  Args a(env, info, 5);
-  size_t n1, n2, n3;
+  FlushSubnormals ftz;
+  Args a(env, info, 6);
+  size_t n1, n2, n3, n4;
   float* p = a.f32(0, &n1);
   float* g = a.f32(1, &n2);
   float* mem = a.f32(2, &n3);
-  float lr = (float)a.num(3), eps = (float)a.num(4);
+  float* comp = a.f32(3, &n4);
+  float lr = (float)a.num(4), eps = (float)a.num(5);
   if (a.failed) return nullptr;
-  a.need(n1 == n2 && n2 == n3, "adagrad: sizes differ");
+  a.need(n1 == n2 && n2 == n3 && n3 == n4, "adagrad: sizes differ");
   if (a.failed) return nullptr;
-  par_range(n1, kElemGrain, [&](size_t lo, size_t hi) { K->adagrad(p + lo, g + lo, mem + lo, hi - lo, lr, eps); });
+  par_range(n1, kElemGrain,
+            [&](size_t lo, size_t hi) { K->adagrad(p + lo, g + lo, mem + lo, comp + lo, hi - lo, lr, eps); });
   return nullptr;
 }
 
 // rmsprop(p, g, ms, lr, alpha, eps)
 napi_value Rmsprop(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 6);
   size_t n1, n2, n3;
   float* p = a.f32(0, &n1);
@@ -673,6 +714,7 @@ napi_value Rmsprop(napi_env env, napi_callback_info info) {
 
 // adam(p, g, m, v, lr, beta1, beta2, eps, step)
 napi_value Adam(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 9);
   size_t n1, n2, n3, n4;
   float* p = a.f32(0, &n1);
@@ -695,6 +737,7 @@ napi_value Adam(napi_env env, napi_callback_info info) {
 
 // map(fn, x, y): 0 exp, 1 tanh, 2 sigmoid (accuracy tests of the vector math)
 napi_value Map(napi_env env, napi_callback_info info) {
+  FlushSubnormals ftz;
   Args a(env, info, 3);
   long fn = a.dim(0);
   size_t n, m;
@@ -712,7 +755,7 @@ napi_value Map(napi_env env, napi_callback_info info) {
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("abi", 1);  // keep equal to ADDON_ABI in src/backend/native.ts
+  o.Set("abi", 2);  // keep equal to ADDON_ABI in src/backend/native.ts
   o.Set("isa", K->isa);
   o.Set("threads", charnn::num_threads());
   o.Set("mr", K->mr);

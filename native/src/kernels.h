@@ -62,7 +62,8 @@ struct Kernels {
 
   void (*clip)(float* g, size_t n, float limit);
   double (*sum_squares)(const float* x, size_t n);
-  void (*adagrad)(float* p, const float* g, float* mem, size_t n, float lr, float eps);
+  // mem accumulated with Kahan compensation in memComp, in float32 exactly as backend.ts says
+  void (*adagrad)(float* p, const float* g, float* mem, float* memComp, size_t n, float lr, float eps);
   // a1 = 1 - alpha, b1c = 1 - b1, b2c = 1 - b2 are passed in, computed in double: 1 - (float)0.999
   // is 1.3e-5 off 0.001. c1, c2: the bias corrections 1 / (1 - b^step).
   void (*rmsprop)(float* p, const float* g, float* ms, size_t n, float lr, float alpha, float a1, float eps);

@@ -47,12 +47,16 @@ CHARNN_INLINE void stn(float* p, vf v, long n) {
 // row-major storage: the micro-kernel keeps an MR x NR tile of C in registers (NR = two vectors),
 // broadcasts MR values of op(A) per k and multiplies them with two vectors of op(B)'s row k.
 // Loop nest (outer to inner): N in NCB blocks, K in KC blocks (B block KC x NCB stays in L2),
-// M in MR slivers (the A sliver, KC x MR, stays in L1), N in NR slivers (streams from L2).
+// M in slivers of at most MR rows (the packed A sliver, KC x MR, stays in L1), N in NR slivers
+// (packed B, streamed from L2). The last sliver of a ragged N uses a one-vector kernel when it
+// is at most W wide; row slivers have equal heights (50 rows: 5 x 10, not 4 x 12 + 2).
 //
-// Operands are read in place when their layout already suits the kernel: op(B) = B (rows of B
-// are contiguous along N) is read directly with its row stride, and op(A) is read directly both
-// ways (A rows via a row stride, A^T with a k stride). Only op(B) = B^T is packed, with in-register
-// W x W transposes, and the ragged last NR sliver of a direct B (zero padded).
+// Both operands are packed into contiguous, zero-padded slivers: B rows are copied, B^T, A
+// (rows) are transposed W x W in registers, A^T is copied. Measured on the AVX-512 Xeon, packing
+// beats reading in place for every shape charnn runs, even [50,128]x[128,512] (in-place B rows
+// with a 2 KB stride thrash L1 sets and TLB). The micro-kernel can still read in place (the
+// `tune` flags), for experiments. matrix-vector shapes and rank-K updates with K <= 4 skip all
+// this (gemv_axpy / gemv_dot).
 // =============================================================================================
 
 #if CHARNN_W == 16
@@ -61,7 +65,7 @@ constexpr int MR = 12;  // 24 accumulators + 2 B vectors + broadcast: 27 of 32 z
 constexpr int MR = 6;  // 12 accumulators + 2 B vectors + broadcast: 15 of 16 registers
 #endif
 constexpr int NR = 2 * W;
-// Blocking, adjustable through the table's `tune` entry (bench-kernels.mjs --tune):
+// Blocking, adjustable through the table's `tune` entry (the addon's tune(kc, ncb, flags)):
 // KC: depth of a K block; NCB: columns of a B block (KC x NCB floats should sit in L2);
 // flags: which operands get packed (contiguous slivers) rather than read in place.
 enum { PACK_A_N = 1, PACK_A_T = 2, PACK_B_N = 4 };
@@ -69,7 +73,8 @@ static long g_kc = 256, g_ncb = 512;
 static int g_flags = PACK_A_N | PACK_A_T | PACK_B_N;
 
 // A access: AMODE 0: element (i, k) at a[i * as + k] (row-major A); AMODE 1: a[k * as + i].
-template <int R, int AMODE>
+// NV: vectors per row of the tile (2; 1 for a last sliver at most W columns wide)
+template <int R, int AMODE, int NV>
 __attribute__((noinline)) static void ukr(long kc, const float* __restrict a, long as,
                                           const float* __restrict b, long bs, float* __restrict c,
                                           long ldc, float alpha, float beta, long cols) {
@@ -81,30 +86,30 @@ __attribute__((noinline)) static void ukr(long kc, const float* __restrict a, lo
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) ap[i] = a + i * as;
     for (long k = 0; k < kc; ++k) {
-      vf b0 = ld(b), b1 = ld(b + W);
+      vf b0 = ld(b), b1 = NV == 2 ? ld(b + W) : vf{};
       b += bs;
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         vf ai = splat(ap[i][k]);
         c0[i] += ai * b0;
-        c1[i] += ai * b1;
+        if (NV == 2) c1[i] += ai * b1;
       }
     }
   } else {
     for (long k = 0; k < kc; ++k) {
-      vf b0 = ld(b), b1 = ld(b + W);
+      vf b0 = ld(b), b1 = NV == 2 ? ld(b + W) : vf{};
       b += bs;
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
         vf ai = splat(a[i]);
         c0[i] += ai * b0;
-        c1[i] += ai * b1;
+        if (NV == 2) c1[i] += ai * b1;
       }
       a += as;
     }
   }
   const vf va = splat(alpha), vb = splat(beta);
-  if (cols == NR) {
+  if (NV == 2 && cols == NR) {
     if (beta == 0.0f) {
 #pragma GCC unroll 16
       for (int i = 0; i < R; ++i) {
@@ -137,10 +142,14 @@ __attribute__((noinline)) static void ukr(long kc, const float* __restrict a, lo
 template <int AMODE, int R = MR>
 CHARNN_INLINE void ukr_rows(int r, long kc, const float* a, long as, const float* b, long bs, float* c, long ldc,
                             float alpha, float beta, long cols) {
-  if (r == R)
-    ukr<R, AMODE>(kc, a, as, b, bs, c, ldc, alpha, beta, cols);
-  else if constexpr (R > 1)
+  if (r == R) {
+    if (cols > W)
+      ukr<R, AMODE, 2>(kc, a, as, b, bs, c, ldc, alpha, beta, cols);
+    else
+      ukr<R, AMODE, 1>(kc, a, as, b, bs, c, ldc, alpha, beta, cols);
+  } else if constexpr (R > 1) {
     ukr_rows<AMODE, R - 1>(r, kc, a, as, b, bs, c, ldc, alpha, beta, cols);
+  }
 }
 
 // ---- W x W in-register transpose (rows r[0..W) -> columns) ---------------------------------
@@ -280,6 +289,7 @@ template <int NV, bool PART>
 static void gemv_axpy_block(const float* R, long rs, long K, const float* x, long xs, float* y, float alpha,
                             float beta, long last) {
   vf acc[NV];
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) acc[v] = vf{};
   for (long k = 0; k < K; ++k) {
     const vf xk = splat(x[k * xs]);
@@ -291,6 +301,7 @@ static void gemv_axpy_block(const float* R, long rs, long K, const float* x, lon
     }
   }
   const vf va = splat(alpha), vb = splat(beta);
+#pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
     const long n = (PART && v == NV - 1) ? last : W;
     vf res = va * acc[v];
@@ -417,7 +428,19 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
   }
 
   const long KC = g_kc, NCB = g_ncb;
-  const long nkb = (K + KC - 1) / KC, kcb = (K + nkb - 1) / nkb;  // balanced K blocks
+  // a rank-K update with small K (outer products): row by row, nothing to pack
+  if (K <= 4 && !g->tb) {
+    for (long i = m0; i < m1; ++i) {
+      const float* x = g->ta ? g->A + i : g->A + i * lda;
+      gemv_axpy(g->B + n0, ldb, K, x, g->ta ? lda : 1, n1 - n0, g->C + i * ldc + n0, alpha, g->beta);
+    }
+    return;
+  }
+
+  // K blocks: one when the whole B block (K x columns) fits in ~768 KB of L2, else balanced
+  // blocks of at most KC
+  const long nkb = (K <= 2 * KC && K * lmin(NCB, n1 - n0) * 4 <= 786432) ? 1 : (K + KC - 1) / KC;
+  const long kcb = (K + nkb - 1) / nkb;
   const bool packA = g->ta ? (g_flags & PACK_A_T) != 0 : (g_flags & PACK_A_N) != 0;
   const bool packB = g->tb || (g_flags & PACK_B_N) != 0;
   const long ncMax = lmin(NCB, n1 - n0);
@@ -450,10 +473,15 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
         pack_b_rows(g->B, ldb, pc, kc, jc, nc, bbuf);
       else if (tailcols)  // only the ragged last sliver
         pack_b_rows(g->B, ldb, pc, kc, jc + tailj, tailcols, bbuf);
-      for (long ic = m0; ic < m1; ic += MR) {
-        const int r = (int)lmin(MR, m1 - ic);
-        float* crow = g->C + ic * ldc + jc;
-        if (packA) pack_a(g, ic, r, pc, kc, abuf);
+      // rows in slivers of equal height (50 = 5 x 10 rather than 4 x 12 + 2: a 2-row sliver has
+      // too few accumulators to hide the FMA latency and runs at a third of the speed)
+      const long msl = (m1 - m0 + MR - 1) / MR;
+      for (long sidx = 0, ic = m0; sidx < msl; ++sidx) {
+        const int r = (int)((m1 - m0) * (sidx + 1) / msl - (m1 - m0) * sidx / msl);
+        const long icur = ic;
+        ic += r;
+        float* crow = g->C + icur * ldc + jc;
+        if (packA) pack_a(g, icur, r, pc, kc, abuf);
         for (long jr = 0; jr < nc; jr += NR) {
           const long cols = lmin(NR, nc - jr);
           const float* bp;
@@ -471,9 +499,9 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
           if (packA)
             ukr_rows<1>(r, kc, abuf, MR, bp, bs, crow + jr, ldc, alpha, beta, cols);
           else if (!g->ta)
-            ukr_rows<0>(r, kc, g->A + ic * lda + pc, lda, bp, bs, crow + jr, ldc, alpha, beta, cols);
+            ukr_rows<0>(r, kc, g->A + icur * lda + pc, lda, bp, bs, crow + jr, ldc, alpha, beta, cols);
           else
-            ukr_rows<1>(r, kc, g->A + pc * lda + ic, lda, bp, bs, crow + jr, ldc, alpha, beta, cols);
+            ukr_rows<1>(r, kc, g->A + pc * lda + icur, lda, bp, bs, crow + jr, ldc, alpha, beta, cols);
         }
       }
     }
@@ -812,14 +840,19 @@ static double sum_squares(const float* x, size_t n) {
   return s;
 }
 
-static void adagrad(float* p, const float* g, float* mem, size_t n, float lr, float eps) {
+// y = f32(f32(g*g) - comp); t = f32(mem + y); comp = f32(f32(t - mem) - y); mem = t (no FMA,
+// no reassociation: the compensation depends on each rounding), then p -= lr * g / sqrt(t + eps)
+static void adagrad(float* p, const float* g, float* mem, float* comp, size_t n, float lr, float eps) {
   const vf vlr = splat(lr), veps = splat(eps);
   for (size_t i = 0; i < n; i += W) {
     const long m = (long)zmin(W, n - i);
     vf gv = ldn(g + i, m);
-    vf mv = ldn(mem + i, m) + gv * gv;
-    stn(mem + i, mv, m);
-    stn(p + i, ldn(p + i, m) - vlr * gv / vsqrt(mv + veps), m);
+    vf mv = ldn(mem + i, m);
+    vf y = rounded(gv * gv) - ldn(comp + i, m);
+    vf t = rounded(mv + y);
+    stn(comp + i, rounded(t - mv) - y, m);
+    stn(mem + i, t, m);
+    stn(p + i, ldn(p + i, m) - vlr * gv / vsqrt(t + veps), m);
   }
 }
 

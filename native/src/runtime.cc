@@ -209,6 +209,9 @@ class Pool {
   }
 
   void worker_loop(int index) {
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(_mm_getcsr() | 0x8040u);  // flush subnormals (FTZ + DAZ), as the caller does (addon.cc)
+#endif
     uint64_t seen = gen_.load(std::memory_order_acquire);
     for (;;) {
       uint64_t g = gen_.load(std::memory_order_acquire);

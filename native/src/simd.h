@@ -90,6 +90,20 @@ CHARNN_INLINE void stp(float* p, vf v, long n) {
 #endif
 }
 
+// The value as rounded to float32, hidden from the optimiser: an FMA cannot be contracted
+// across it (-ffp-contract=fast would otherwise fuse g * g - c, which must round g * g first).
+CHARNN_INLINE vf rounded(vf x) {
+#if defined(__x86_64__) || defined(__i386__)
+  __asm__("" : "+v"(x));
+#elif defined(__aarch64__)
+  __asm__("" : "+w"(x));
+#else
+  volatile vf t = x;
+  x = t;
+#endif
+  return x;
+}
+
 CHARNN_INLINE vf vsqrt(vf a) {
 #if defined(__AVX512F__)
   return (vf)_mm512_sqrt_ps((__m512)a);

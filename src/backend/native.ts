@@ -7,7 +7,7 @@ import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
 /** Bumped with every change of the addon's calling convention; a stale build is refused. */
-const ADDON_ABI = 1;
+const ADDON_ABI = 2;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
@@ -35,7 +35,7 @@ export interface NativeAddon {
   dropout(x: Float32Array, out: Float32Array, p: number, seed: number): void;
   clip(g: Float32Array, limit: number): void;
   sumSquares(arrays: Float32Array[]): number;
-  adagrad(p: Float32Array, g: Float32Array, mem: Float32Array, lr: number, eps: number): void;
+  adagrad(p: Float32Array, g: Float32Array, mem: Float32Array, memComp: Float32Array, lr: number, eps: number): void;
   rmsprop(p: Float32Array, g: Float32Array, ms: Float32Array, lr: number, alpha: number, eps: number): void;
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
   /** Elementwise exp (0), tanh (1), sigmoid (2) with the kernels' vector math, for accuracy tests. */
@@ -199,8 +199,8 @@ export class NativeBackend extends ReferenceBackend {
     return this.addon.sumSquares(tensors.map(f32));
   }
 
-  override adagrad(p: Tensor, g: Tensor, mem: Tensor, lr: number, eps: number): void {
-    this.addon.adagrad(f32(p), f32(g), f32(mem), lr, eps);
+  override adagrad(p: Tensor, g: Tensor, mem: Tensor, memComp: Tensor, lr: number, eps: number): void {
+    this.addon.adagrad(f32(p), f32(g), f32(mem), f32(memComp), lr, eps);
   }
 
   override rmsprop(p: Tensor, g: Tensor, ms: Tensor, lr: number, alpha: number, eps: number): void {

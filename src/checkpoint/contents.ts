@@ -1,8 +1,9 @@
 import type { Backend, Tensor } from '../backend/backend.js';
-import type { TokenizerConfig } from '../data/config.js';
+import type { BatcherState } from '../data/batcher.js';
+import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { CharnnError } from '../errors.js';
-import type { ModelConfig } from '../model/config.js';
+import { type ModelConfig, validateModelConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
 import type { TrainConfig } from '../train/config.js';
 import type { TrainState } from '../train/trainer.js';
@@ -28,8 +29,13 @@ export interface ModelFileMeta {
   training?: {
     config: TrainConfig;
     /** The StreamBatcher's position (epoch, window) for exact resume. */
-    batcher: unknown;
-    corpus: { source: string; tokens: number; trainTokens: number; valTokens: number };
+    batcher: BatcherState;
+    /**
+     * The corpus as given (a path, or '-' for stdin), its token counts and a CRC-32 of its token
+     * ids in the model's vocabulary: a resumed run continues the data position and carried
+     * state only on the same tokens.
+     */
+    corpus: { source: string; tokens: number; trainTokens: number; valTokens: number; checksum?: number };
     state: TrainState;
     optimizerStep: number;
     /** Backend that trained it (informational: every backend reads every checkpoint). */
@@ -105,4 +111,96 @@ export async function loadModelFile(path: string, backend: Backend): Promise<Loa
   }
   const model = Model.fromValues(backend, meta.model, (name) => requireTensor(checkpoint, name).data);
   return { meta, model, vocabulary, checkpoint };
+}
+
+/** A model file that continues a training run (`charnn train --resume`). */
+export interface TrainingFile {
+  path: string;
+  meta: ModelFileMeta & { training: NonNullable<ModelFileMeta['training']> };
+  vocabulary: Vocabulary;
+  checkpoint: Checkpoint;
+}
+
+/**
+ * Read a checkpoint to resume training from: fully validated (checksum included), with the
+ * training state checked field by field, so that a damaged or foreign file ends in a
+ * one-line CharnnError rather than a confusing failure halfway through setting up. JSON has no
+ * Infinity: a best validation loss not yet set comes back as null and is restored here.
+ */
+export async function readTrainingFile(path: string): Promise<TrainingFile> {
+  const checkpoint = await readCheckpoint(path);
+  const meta = checkpoint.meta as unknown as ModelFileMeta;
+  if (meta.kind !== 'charnn-model' || !isRecord(meta.model)) {
+    throw new CharnnError(`${path} is a charnn checkpoint but not a model file`, 'pass a file written by charnn train');
+  }
+  try {
+    validateModelConfig(meta.model);
+  } catch {
+    throw new CharnnError(`${path} has a malformed model description`, 'the file was not written by a compatible charnn; start a new run');
+  }
+  // The description must match the tensors before anything is sized from it (a forged
+  // "layers": 1e12 would otherwise be looped over).
+  const m = meta.model;
+  const layerTensors = checkpoint.tensors.filter((x) => /^layers\.\d+\.Wx$/.test(x.name)).length;
+  const outW = checkpoint.tensors.find((x) => x.name === 'out.W');
+  if (layerTensors !== m.layers || !outW || outW.shape[0] !== m.hidden || outW.shape[1] !== m.vocabSize) {
+    throw new CharnnError(`${path}: the model description does not match its tensors`, 'the file was not written by a compatible charnn; start a new run');
+  }
+  const tok = meta.tokenizer as unknown;
+  const badTokenizer = () => new CharnnError(`${path} has a malformed tokenizer description`, 'the file was not written by a compatible charnn; start a new run');
+  if (!isRecord(tok) || (tok.level !== 'char' && tok.level !== 'word') || (tok.invalidUtf8 !== 'error' && tok.invalidUtf8 !== 'replace')) throw badTokenizer();
+  try {
+    canonicalTokenizerConfig(tok as unknown as TokenizerConfig);
+  } catch {
+    throw badTokenizer();
+  }
+  const t = meta.training as unknown;
+  if (!isRecord(t)) {
+    throw new CharnnError(`${path} holds a model but no training state, so it cannot be resumed`, 'start a new run, or resume from a checkpoint charnn train wrote');
+  }
+  const bad = (field: string) =>
+    new CharnnError(`${path} has a malformed training state (${field})`, 'the file was not written by a compatible charnn; start a new run');
+  const numbers = (obj: unknown, where: string, keys: string[]) => {
+    if (!isRecord(obj)) throw bad(where);
+    for (const k of keys) if (typeof obj[k] !== 'number') throw bad(`${where}.${k}`);
+  };
+  numbers(t.config, 'config', ['batch', 'seq', 'clip', 'clipNorm', 'lrDecay', 'lrDecayEvery', 'seed', 'iters', 'epochs', 'timeSeconds', 'evalEvery', 'sampleLength', 'saveEvery', 'valFrac']);
+  const config = t.config as Record<string, unknown>;
+  numbers(config.optimizer, 'config.optimizer', ['lr', 'eps', 'alpha', 'beta1', 'beta2']);
+  if (!['adagrad', 'rmsprop', 'adam'].includes((config.optimizer as Record<string, unknown>).name as string)) throw bad('config.optimizer.name');
+  numbers(t.batcher, 'batcher', ['epoch', 'windowInEpoch']);
+  numbers(t.corpus, 'corpus', ['tokens', 'trainTokens', 'valTokens']);
+  if (typeof (t.corpus as Record<string, unknown>).source !== 'string') throw bad('corpus.source');
+  if (typeof t.optimizerStep !== 'number') throw bad('optimizerStep');
+  const state = t.state as Record<string, unknown>;
+  if (isRecord(state) && state.bestValLoss === null) state.bestValLoss = Infinity;
+  numbers(state, 'state', ['iteration', 'epoch', 'lr', 'smoothLoss', 'bestValLoss', 'bestValIteration', 'tokensSeen', 'elapsedSeconds']);
+  const rng = state.rng;
+  if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) || rng.every((w) => w === 0)) throw bad('state.rng');
+  const history = state.history as Record<string, unknown> | undefined;
+  if (!isRecord(history) || !Array.isArray(history.train) || !Array.isArray(history.val)) state.history = { train: [], val: [] };
+  const vocabulary = Vocabulary.fromJSON(meta.vocabulary);
+  if (vocabulary.size !== meta.model.vocabSize) {
+    throw new CharnnError(`${path}: vocabulary has ${vocabulary.size} tokens but the model expects ${meta.model.vocabSize}`, 'the file is inconsistent; retrain');
+  }
+  return { path, meta: meta as TrainingFile['meta'], vocabulary, checkpoint };
+}
+
+/**
+ * The values of tensor `name`, which must have `shape`: a file whose tensor has another shape
+ * than its own header implies is damaged or foreign, a CharnnError rather than a crash later.
+ */
+export function tensorValues(checkpoint: Checkpoint, name: string, shape: readonly number[]): Float32Array {
+  const t = requireTensor(checkpoint, name);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new CharnnError(
+      `checkpoint tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`,
+      'the file does not match its own model description; it was not written by a compatible charnn',
+    );
+  }
+  return t.data;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -1,8 +1,12 @@
 import yargs, { type Argv } from 'yargs';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
+import { dumpCommand } from './dump-command.js';
+import { evalCommand } from './eval-command.js';
+import { infoCommand } from './info-command.js';
 import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
+import { benchCommand } from './bench-command.js';
 
 
 /**
@@ -18,7 +22,11 @@ export async function main(args: string[]): Promise<number> {
     .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
     .command(trainCommand((code) => (exitCode = code)))
     .command(sampleCommand)
-    .demandCommand(1, 'name a command: train, sample')
+    .command(evalCommand)
+    .command(dumpCommand)
+    .command(infoCommand)
+    .command(benchCommand((code) => (exitCode = code)))
+    .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench')
     .strict()
     .recommendCommands()
     .help()
@@ -27,7 +35,8 @@ export async function main(args: string[]): Promise<number> {
     .wrap(Math.min(110, process.stderr.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      throw new UsageError(withoutCamelCaseTwins(msg), 'see charnn --help');
+      // yargs spreads some messages ("Invalid values: ...") over lines: errors are one line.
+      throw new UsageError(withoutCamelCaseTwins(msg).replace(/\s*\n\s*/g, ' '), 'see charnn --help');
     });
   try {
     await cli.parseAsync();

@@ -3,7 +3,10 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { CharnnError, UsageError } from '../errors.js';
+import { encodeText } from '../data/encoder.js';
 import { generate } from '../sample/generate.js';
+import { validateSampling } from '../sample/sampler.js';
+import { requirePositiveInteger } from '../util/checks.js';
 import { freshSeed } from '../util/random.js';
 import { readStdinText } from './stdin.js';
 
@@ -20,6 +23,7 @@ interface SampleArgs {
   separator: string;
   unknown: 'error' | 'skip' | 'unk';
   backend: BackendChoice;
+  quiet: boolean;
 }
 
 function options(y: Argv): Argv<SampleArgs> {
@@ -36,6 +40,7 @@ function options(y: Argv): Argv<SampleArgs> {
     .option('separator', { type: 'string', default: '\n\n', describe: 'printed between samples' })
     .option('unknown', { type: 'string', choices: ['error', 'skip', 'unk'] as const, default: 'error' as const, describe: 'prime tokens outside the vocabulary' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing on stderr but errors (not even the random seed)' })
     .example('$0 sample -m arithmetic.charnn --prime "12+7=" --length 20', 'continue a prime')
     .example('$0 sample -m shakespeare.charnn --temp 0.7 --length -1 | head -c 1000', 'stream until head has enough')
     .conflicts('prime', 'prime-file') as unknown as Argv<SampleArgs>;
@@ -59,14 +64,20 @@ async function writeOut(text: string): Promise<void> {
 
 async function run(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
   if (!Number.isInteger(a.length) || (a.length < 1 && a.length !== -1)) throw new UsageError(`--length must be a positive integer or -1, got ${a.length}`);
-  if (!Number.isInteger(a.n) || a.n < 1) throw new UsageError(`-n must be a positive integer, got ${a.n}`);
+  requirePositiveInteger('-n', a.n);
   if (a.seed !== undefined && !(Number.isInteger(a.seed) && a.seed >= 0 && a.seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${a.seed}`);
+  const sampling = { temperature: a.temp, topK: a.topK, topP: a.topP };
+  validateSampling(sampling);
   const { backend, notice } = await selectBackend(a.backend);
-  if (notice) process.stderr.write(`charnn: ${notice}\n`);
+  if (notice && !a.quiet) process.stderr.write(`charnn: ${notice}\n`);
   const loaded = await loadModelFile(a.model, backend);
   const prime = await primeText(a);
+  // Unknown prime tokens fail here, before anything is printed (generate encodes it again).
+  encodeText(loaded.vocabulary, prime, a.unknown);
   const seed = a.seed ?? freshSeed();
-  if (a.seed === undefined) process.stderr.write(`seed ${seed}\n`);
+  // Only a seed the user did not choose is worth printing; it goes to stderr whether or not
+  // stdout is a pipe, so `charnn sample | head` can still be repeated exactly.
+  if (a.seed === undefined && !a.quiet) process.stderr.write(`seed ${seed} (pass --seed ${seed} to repeat this sample)\n`);
   await generate(loaded.model, loaded.vocabulary, {
     prime,
     unknown: a.unknown,
@@ -74,7 +85,7 @@ async function run(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
     count: a.n,
     separator: a.separator,
     seed,
-    sampling: { temperature: a.temp, topK: a.topK, topP: a.topP },
+    sampling,
     write: writeOut,
   });
 }

@@ -1,50 +1,62 @@
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, extname } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
+import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
+import { isCheckpointFile } from '../checkpoint/read.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
-import { UsageError } from '../errors.js';
-import { CELL_TYPES, type CellType, validateModelConfig } from '../model/config.js';
+import { CharnnError, UsageError } from '../errors.js';
+import { CELL_TYPES, type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
 import { type TrainConfig, validateTrainConfig } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
-import { TrainingSession, bestPathFor } from '../train/session.js';
+import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, bestPathFor, checkModelSize } from '../train/session.js';
+import type { Divergence } from '../train/trainer.js';
+import { requirePositiveInteger } from '../util/checks.js';
 import { freshSeed } from '../util/random.js';
 import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
 import { withSpinner } from './spinner.js';
 import { TrainProgress } from './train-progress.js';
 
+/**
+ * Parsed options. Options that define a run have no yargs default (DEFAULTS supplies them), so
+ * that with --resume an option the user typed can be told from one left out.
+ */
 interface TrainArgs {
-  corpus: string;
+  corpus?: string;
+  resume?: string;
+  newTokens?: NewTokenPolicy;
   out?: string;
-  level: 'char' | 'word';
-  model: CellType;
-  hidden: number;
-  layers: number;
+  level?: 'char' | 'word';
+  model?: CellType;
+  hidden?: number;
+  layers?: number;
   embed?: number;
-  dropout: number;
-  batch: number;
-  seq: number;
-  optim: OptimizerName;
+  dropout?: number;
+  batch?: number;
+  seq?: number;
+  optim?: OptimizerName;
   lr?: number;
-  lrDecay: number;
-  lrDecayEvery: number;
-  clip: number;
-  clipNorm: number;
+  lrDecay?: number;
+  lrDecayEvery?: number;
+  clip?: number;
+  clipNorm?: number;
   seed?: number;
-  iters: number;
+  iters?: number;
   epochs?: number;
   time?: string;
-  evalEvery: number;
-  sampleLength: number;
-  saveEvery: number;
-  valFrac: number;
+  evalEvery?: number;
+  sampleLength?: number;
+  saveEvery?: number;
+  valFrac?: number;
   vocabSize?: number;
   minCount?: number;
-  wordSplit: 'punct' | 'space';
-  invalidUtf8: 'error' | 'replace';
+  wordSplit?: 'punct' | 'space';
+  invalidUtf8?: 'error' | 'replace';
   cacheDir?: string;
   backend: BackendChoice;
   quiet: boolean;
@@ -52,36 +64,61 @@ interface TrainArgs {
   printEvery: number;
 }
 
+const DEFAULTS = {
+  level: 'char',
+  model: 'lstm',
+  hidden: 128,
+  layers: 2,
+  dropout: 0,
+  batch: 50,
+  seq: 50,
+  optim: 'adagrad',
+  lrDecay: 1,
+  lrDecayEvery: 0,
+  clip: 5,
+  clipNorm: 0,
+  iters: 0,
+  evalEvery: 500,
+  sampleLength: 200,
+  saveEvery: 1000,
+  valFrac: 0.05,
+  wordSplit: 'punct',
+  invalidUtf8: 'error',
+} as const;
+
 function options(y: Argv): Argv<TrainArgs> {
+  const d = (text: string, value: unknown) => `${text} [default: ${value}]`;
   return y
-    .positional('corpus', { type: 'string', describe: 'UTF-8 text to train on; - reads stdin', demandOption: true })
-    .option('out', { alias: 'o', type: 'string', describe: 'checkpoint path [default: <corpus name>.charnn]' })
-    .option('level', { type: 'string', choices: ['char', 'word'] as const, default: 'char' as const, describe: 'tokens: Unicode code points or words' })
-    .option('model', { alias: 'm', type: 'string', choices: CELL_TYPES, default: 'lstm' as CellType, describe: 'recurrent cell' })
-    .option('hidden', { type: 'number', default: 128, describe: 'hidden units per layer' })
-    .option('layers', { type: 'number', default: 2, describe: 'stacked recurrent layers' })
+    .positional('corpus', { type: 'string', describe: 'UTF-8 text to train on; - reads stdin [with --resume: the run\'s own corpus]' })
+    .option('resume', { type: 'string', describe: 'continue the run a checkpoint holds, exactly where it stopped' })
+    .option('new-tokens', { type: 'string', choices: NEW_TOKEN_POLICIES, describe: d('with --resume: corpus tokens the model lacks: stop, read as <unk> (word level), or grow the vocabulary', 'error') })
+    .option('out', { alias: 'o', type: 'string', describe: 'checkpoint path [default: <corpus name>.charnn; with --resume: the resumed file]' })
+    .option('level', { type: 'string', choices: ['char', 'word'] as const, describe: d('tokens: Unicode code points or words', DEFAULTS.level) })
+    .option('model', { alias: 'm', type: 'string', choices: CELL_TYPES, describe: d('recurrent cell', DEFAULTS.model) })
+    .option('hidden', { type: 'number', describe: d('hidden units per layer', DEFAULTS.hidden) })
+    .option('layers', { type: 'number', describe: d('stacked recurrent layers', DEFAULTS.layers) })
     .option('embed', { type: 'number', describe: 'learned embedding size; 0 = one-hot input [default: 0 for char, --hidden for word]' })
-    .option('dropout', { type: 'number', default: 0, describe: 'dropout between layers and before the output' })
-    .option('batch', { alias: 'b', type: 'number', default: 50, describe: 'parallel streams per step (1 = min-char-rnn)' })
-    .option('seq', { alias: 't', type: 'number', default: 50, describe: 'truncated-BPTT window length' })
-    .option('optim', { type: 'string', choices: OPTIMIZERS, default: 'adagrad' as OptimizerName, describe: 'optimizer' })
+    .option('dropout', { type: 'number', describe: d('dropout between layers and before the output', DEFAULTS.dropout) })
+    .option('batch', { alias: 'b', type: 'number', describe: d('parallel streams per step (1 = min-char-rnn)', DEFAULTS.batch) })
+    .option('seq', { alias: 't', type: 'number', describe: d('truncated-BPTT window length', DEFAULTS.seq) })
+    .option('optim', { type: 'string', choices: OPTIMIZERS, describe: d('optimizer', DEFAULTS.optim) })
     .option('lr', { type: 'number', describe: 'learning rate [default: 0.1 adagrad, 0.002 rmsprop/adam]' })
-    .option('lr-decay', { type: 'number', default: 1, describe: 'multiply the learning rate by this ...' })
-    .option('lr-decay-every', { type: 'number', default: 0, describe: '... every N iterations (0 = every epoch)' })
-    .option('clip', { type: 'number', default: 5, describe: 'clip each gradient element to [-clip, clip] (0 = off)' })
-    .option('clip-norm', { type: 'number', default: 0, describe: 'rescale gradients to this global L2 norm at most (0 = off)' })
+    .option('lr-decay', { type: 'number', describe: d('multiply the learning rate by this ...', DEFAULTS.lrDecay) })
+    .option('lr-decay-every', { type: 'number', describe: d('... every N iterations (0 = every epoch)', DEFAULTS.lrDecayEvery) })
+    .option('clip', { type: 'number', describe: d('clip each gradient element to [-clip, clip] (0 = off)', DEFAULTS.clip) })
+    .option('clip-norm', { type: 'number', describe: d('rescale gradients to this global L2 norm at most (0 = off)', DEFAULTS.clipNorm) })
     .option('seed', { type: 'number', describe: 'random seed; the same seed and options repeat a run exactly [default: random, printed]' })
-    .option('iters', { type: 'number', default: 0, describe: 'stop after N iterations' })
+    .option('iters', { type: 'number', describe: 'stop after N iterations (counted from the start of the run, across resumes)' })
     .option('epochs', { type: 'number', describe: 'stop after N passes over the training text [default: 10 unless --iters/--time]' })
-    .option('time', { type: 'string', describe: 'stop after this long, e.g. 90s, 20m, 1.5h' })
-    .option('eval-every', { type: 'number', default: 500, describe: 'validate and print a sample every N iterations (0 = at the end only)' })
-    .option('sample-length', { type: 'number', default: 200, describe: 'tokens in the sample printed at validation (0 = none)' })
-    .option('save-every', { type: 'number', default: 1000, describe: 'write a checkpoint every N iterations (0 = at the end only)' })
-    .option('val-frac', { type: 'number', default: 0.05, describe: 'fraction at the end of the text held out for validation' })
+    .option('time', { type: 'string', describe: 'stop after this long in this invocation, e.g. 90s, 20m, 1.5h' })
+    .option('eval-every', { type: 'number', describe: d('validate and print a sample every N iterations (0 = at the end only)', DEFAULTS.evalEvery) })
+    .option('sample-length', { type: 'number', describe: d('tokens in the sample printed at validation (0 = none)', DEFAULTS.sampleLength) })
+    .option('save-every', { type: 'number', describe: d('write a checkpoint every N iterations (0 = at the end only)', DEFAULTS.saveEvery) })
+    .option('val-frac', { type: 'number', describe: d('fraction at the end of the text held out for validation', DEFAULTS.valFrac) })
     .option('vocab-size', { type: 'number', describe: 'word level: keep the N most frequent tokens (<unk> for the rest)' })
     .option('min-count', { type: 'number', describe: 'word level: tokens seen fewer times become <unk>' })
-    .option('word-split', { type: 'string', choices: ['punct', 'space'] as const, default: 'punct' as const, describe: 'word level: split punctuation off words, or whitespace only' })
-    .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
+    .option('word-split', { type: 'string', choices: ['punct', 'space'] as const, describe: d('word level: split punctuation off words, or whitespace only', DEFAULTS.wordSplit) })
+    .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, describe: d('on bytes that are not UTF-8: stop, or decode as U+FFFD', DEFAULTS.invalidUtf8) })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic: native SIMD addon, or TypeScript' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing but errors' })
@@ -89,7 +126,8 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('print-every', { type: 'number', default: 100, describe: 'without a terminal: a progress line every N iterations' })
     .example('$0 train corpora/arithmetic.txt --iters 2000', 'train the default 2x128 LSTM for 2000 iterations')
     .example('$0 train input.txt --model rnn --hidden 100 --seq 25 --batch 1 --lr 0.1', "min-char-rnn's setup")
-    .example('cat *.txt | $0 train - --level word --out words.charnn --time 30m', 'word level, from stdin, for 30 minutes') as unknown as Argv<TrainArgs>;
+    .example('cat *.txt | $0 train - --level word --out words.charnn --time 30m', 'word level, from stdin, for 30 minutes')
+    .example('$0 train --resume input.charnn --iters 20000', 'continue a stopped run up to iteration 20000') as unknown as Argv<TrainArgs>;
 }
 
 function defaultOut(corpus: string): string {
@@ -97,76 +135,235 @@ function defaultOut(corpus: string): string {
   return `${basename(corpus, extname(corpus))}.charnn`;
 }
 
-/** Map parsed options to library configs (and reject combinations that cannot work). */
-function configsFrom(a: TrainArgs) {
+/** Stop conditions from the options; `null` when none was given. */
+function stopConditions(a: TrainArgs): Pick<TrainConfig, 'iters' | 'epochs' | 'timeSeconds'> | null {
+  if (a.iters === undefined && a.epochs === undefined && a.time === undefined) return null;
+  const iters = a.iters ?? 0;
+  const timeSeconds = a.time !== undefined ? parseDuration(a.time) : 0;
+  const epochs = a.epochs ?? (iters > 0 || timeSeconds > 0 ? 0 : 10);
+  return { iters, epochs, timeSeconds };
+}
+
+/** Map parsed options to library configs for a new run. */
+function freshConfigs(a: TrainArgs) {
+  const level = a.level ?? DEFAULTS.level;
   const tokenizer: TokenizerConfig = {
-    level: a.level,
-    invalidUtf8: a.invalidUtf8,
-    wordSplit: a.wordSplit,
+    level,
+    invalidUtf8: a.invalidUtf8 ?? DEFAULTS.invalidUtf8,
+    wordSplit: a.wordSplit ?? DEFAULTS.wordSplit,
     vocabSize: a.vocabSize,
     minCount: a.minCount,
   };
-  const optimizer = defaultOptimizerConfig(a.optim);
+  const optimizer = defaultOptimizerConfig(a.optim ?? DEFAULTS.optim);
   if (a.lr !== undefined) optimizer.lr = a.lr;
-  const timeSeconds = a.time !== undefined ? parseDuration(a.time) : 0;
-  const epochs = a.epochs ?? (a.iters > 0 || timeSeconds > 0 ? 0 : 10);
-  if (!(Number.isInteger(a.printEvery) && a.printEvery > 0)) throw new UsageError(`--print-every must be a positive integer, got ${a.printEvery}`);
   const train: TrainConfig = {
-    batch: a.batch,
-    seq: a.seq,
+    batch: a.batch ?? DEFAULTS.batch,
+    seq: a.seq ?? DEFAULTS.seq,
     optimizer,
-    clip: a.clip,
-    clipNorm: a.clipNorm,
-    lrDecay: a.lrDecay,
-    lrDecayEvery: a.lrDecayEvery,
+    clip: a.clip ?? DEFAULTS.clip,
+    clipNorm: a.clipNorm ?? DEFAULTS.clipNorm,
+    lrDecay: a.lrDecay ?? DEFAULTS.lrDecay,
+    lrDecayEvery: a.lrDecayEvery ?? DEFAULTS.lrDecayEvery,
     seed: a.seed ?? freshSeed(),
-    iters: a.iters,
-    epochs,
-    timeSeconds,
-    evalEvery: a.evalEvery,
-    sampleLength: a.sampleLength,
-    saveEvery: a.saveEvery,
-    valFrac: a.valFrac,
+    ...(stopConditions(a) ?? { iters: 0, epochs: 10, timeSeconds: 0 }),
+    evalEvery: a.evalEvery ?? DEFAULTS.evalEvery,
+    sampleLength: a.sampleLength ?? DEFAULTS.sampleLength,
+    saveEvery: a.saveEvery ?? DEFAULTS.saveEvery,
+    valFrac: a.valFrac ?? DEFAULTS.valFrac,
   };
+  const hidden = a.hidden ?? DEFAULTS.hidden;
   const model = {
-    cell: a.model,
-    hidden: a.hidden,
-    layers: a.layers,
-    embed: a.embed ?? (a.level === 'word' ? a.hidden : 0),
-    dropout: a.dropout,
+    cell: a.model ?? DEFAULTS.model,
+    hidden,
+    layers: a.layers ?? DEFAULTS.layers,
+    embed: a.embed ?? (level === 'word' ? hidden : 0),
+    dropout: a.dropout ?? DEFAULTS.dropout,
   };
   return { tokenizer, train, model };
 }
 
+/**
+ * The options a resumed run must share with the run it continues, each with the stored value:
+ * an option given with --resume that differs from it is an error naming it. (Stop conditions,
+ * frequencies, the learning rate, its schedule and clipping may change.)
+ */
+function conflictsWithRun(a: TrainArgs, m: ModelConfig, tok: TokenizerConfig, t: TrainConfig): string[] {
+  const fixed: Array<[string, unknown, unknown]> = [
+    ['--level', a.level, tok.level],
+    ['--word-split', a.wordSplit, tok.level === 'word' ? tok.wordSplit : a.wordSplit],
+    ['--vocab-size', a.vocabSize, tok.vocabSize],
+    ['--min-count', a.minCount, tok.minCount ?? 1],
+    ['--model', a.model, m.cell],
+    ['--hidden', a.hidden, m.hidden],
+    ['--layers', a.layers, m.layers],
+    ['--embed', a.embed, m.embed],
+    ['--dropout', a.dropout, m.dropout],
+    ['--batch', a.batch, t.batch],
+    ['--seq', a.seq, t.seq],
+    ['--val-frac', a.valFrac, t.valFrac],
+    ['--optim', a.optim, t.optimizer.name],
+    ['--seed', a.seed, t.seed],
+  ];
+  return fixed
+    .filter(([, given, stored]) => given !== undefined && given !== stored)
+    .map(([name, given, stored]) => `${name} ${given} (the run has ${stored ?? 'none'})`);
+}
+
+/** The configs of a resumed run: the stored ones with the changes the options may make. */
+function resumedConfigs(a: TrainArgs, from: TrainingFile) {
+  const stored = from.meta.training;
+  const storedTokenizer = canonicalTokenizerConfig(from.meta.tokenizer);
+  const conflicts = conflictsWithRun(a, from.meta.model, storedTokenizer, stored.config);
+  if (conflicts.length > 0) {
+    throw new UsageError(
+      `${conflicts.join(', ')}: --resume continues ${from.path} with the settings it was started with`,
+      'leave these options out, or start a new run without --resume',
+    );
+  }
+  const t = stored.config;
+  const train: TrainConfig = {
+    ...t,
+    optimizer: { ...t.optimizer, ...(a.lr !== undefined ? { lr: a.lr } : {}) },
+    clip: a.clip ?? t.clip,
+    clipNorm: a.clipNorm ?? t.clipNorm,
+    lrDecay: a.lrDecay ?? t.lrDecay,
+    lrDecayEvery: a.lrDecayEvery ?? t.lrDecayEvery,
+    ...(stopConditions(a) ?? { iters: t.iters, epochs: t.epochs, timeSeconds: t.timeSeconds }),
+    evalEvery: a.evalEvery ?? t.evalEvery,
+    sampleLength: a.sampleLength ?? t.sampleLength,
+    saveEvery: a.saveEvery ?? t.saveEvery,
+  };
+  const tokenizer: TokenizerConfig = { ...storedTokenizer, invalidUtf8: a.invalidUtf8 ?? storedTokenizer.invalidUtf8 };
+  return { train, tokenizer };
+}
+
+/** The corpus of a resumed run: as given, or the one stored in the checkpoint. */
+function resumedCorpus(a: TrainArgs, from: TrainingFile): string {
+  if (a.corpus !== undefined) return a.corpus;
+  const source = from.meta.training.corpus.source;
+  if (source === '-') {
+    throw new UsageError(`${from.path} was trained on stdin, which cannot be read again by itself`, `pipe the same text in and pass -: charnn train - --resume ${from.path}`);
+  }
+  try {
+    statSync(source);
+  } catch {
+    throw new CharnnError(`the run's corpus ${source} (named in ${from.path}) was not found`, `pass the corpus: charnn train CORPUS --resume ${from.path}`);
+  }
+  return source;
+}
+
+/**
+ * Fail before any work when checkpoints could not be written to `out`: a directory, a missing
+ * or read-only directory, or an existing file that is not a charnn checkpoint (which training
+ * would overwrite). A probe file is created and removed beside it, the way saves write.
+ */
+function checkOutput(out: string): void {
+  for (const path of [out, bestPathFor(out)]) {
+    let size = -1;
+    try {
+      const st = statSync(path);
+      if (st.isDirectory()) {
+        throw new CharnnError(`cannot write checkpoint ${path}: it is a directory`, `pass a file path, e.g. --out ${join(out, 'model.charnn')}`);
+      }
+      size = st.size;
+    } catch (err) {
+      if (err instanceof CharnnError) throw err;
+      if (errorCode(err) !== 'ENOENT') throw new CharnnError(`cannot write checkpoint ${path}: ${describeFsError(err)}`, 'choose another --out');
+    }
+    if (size > 0 && !isCheckpointFile(path)) {
+      throw new CharnnError(`${path} exists and is not a charnn checkpoint; training would overwrite it`, 'choose another --out, or move the file away');
+    }
+  }
+  const dir = dirname(out);
+  const probe = join(dir, `${basename(out)}.tmp-${process.pid}-probe`);
+  try {
+    writeFileSync(probe, '', { flag: 'wx' });
+    rmSync(probe, { force: true });
+  } catch (err) {
+    let cause = describeFsError(err);
+    if (errorCode(err) === 'ENOENT') {
+      try {
+        statSync(dir);
+      } catch {
+        cause = `directory ${dir} does not exist`;
+      }
+    }
+    throw new CharnnError(`cannot write checkpoint ${out}: ${cause}`, 'check that the directory exists and is writable, or choose another --out');
+  }
+}
+
+/**
+ * Remove the temp files this process left beside `paths` (a save cut short by a second Ctrl-C).
+ * Best effort: a temp file whose creation is still in flight in the thread pool may survive; it
+ * is never the checkpoint itself, which a cut-short save leaves as it was.
+ */
+function removeOwnTempFiles(paths: string[]): void {
+  for (const path of paths) {
+    const prefix = `${basename(path)}.tmp-${process.pid}-`;
+    try {
+      for (const name of readdirSync(dirname(path))) if (name.startsWith(prefix)) rmSync(join(dirname(path), name), { force: true });
+    } catch {
+      // Best effort: the checkpoint itself is intact either way.
+    }
+  }
+}
+
 async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void): Promise<void> {
-  const { tokenizer, train, model } = configsFrom(a);
-  // Reject bad options and a missing corpus before printing anything else.
-  validateTrainConfig(train);
-  validateModelConfig({ ...model, vocabSize: 1 });
-  canonicalTokenizerConfig(tokenizer);
-  if (a.corpus !== '-') statCorpusFile(a.corpus);
-  const out = a.out ?? defaultOut(a.corpus);
+  requirePositiveInteger('--print-every', a.printEvery);
+  if (a.newTokens !== undefined && a.resume === undefined) throw new UsageError('--new-tokens only applies with --resume');
   const log = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };
+
+  // Reject bad options, a missing corpus, an unreadable checkpoint and an unwritable output
+  // before any work.
+  let from: TrainingFile | null = null;
+  let corpus: string;
+  let out: string;
+  let plan: { tokenizer: TokenizerConfig; train: TrainConfig; model?: Omit<ModelConfig, 'vocabSize'> };
+  if (a.resume !== undefined) {
+    from = await readTrainingFile(a.resume);
+    plan = resumedConfigs(a, from);
+    validateTrainConfig(plan.train);
+    corpus = resumedCorpus(a, from);
+    out = a.out ?? a.resume;
+  } else {
+    if (a.corpus === undefined) {
+      throw new UsageError('name the corpus to train on', 'charnn train FILE (or - for stdin), or continue a run with charnn train --resume MODEL');
+    }
+    corpus = a.corpus;
+    plan = freshConfigs(a);
+    validateTrainConfig(plan.train);
+    validateModelConfig({ ...plan.model!, vocabSize: 1 });
+    checkModelSize({ ...plan.model!, vocabSize: 2 }, false);
+    out = a.out ?? defaultOut(corpus);
+  }
+  canonicalTokenizerConfig(plan.tokenizer);
+  if (corpus !== '-') statCorpusFile(corpus);
+  checkOutput(out);
+  const train = plan.train;
+
   const { backend, notice } = await selectBackend(a.backend);
   if (notice) log(`charnn: ${notice}`);
-  if (a.seed === undefined) log(`seed ${train.seed} (pass --seed ${train.seed} to repeat this run)`);
+  if (!from && a.seed === undefined) log(`seed ${train.seed} (pass --seed ${train.seed} to repeat this run)`);
 
   const session = await withSpinner(
-    `reading and tokenizing ${a.corpus === '-' ? 'stdin' : a.corpus}`,
+    `reading and tokenizing ${corpus === '-' ? 'stdin' : corpus}`,
     { enabled: !a.quiet && !a.logJson },
-    (report) =>
-      TrainingSession.create({
-        corpus: a.corpus,
-        tokenizer,
-        model,
+    (report) => {
+      const common = {
+        corpus,
+        tokenizer: plan.tokenizer,
         train,
         out,
         cacheDir: a.cacheDir ?? defaultCacheDir(homedir()),
         backend,
-        onTokenizeProgress: (bytes) => report(`${(bytes / 1e6).toFixed(1)} MB read`),
-      }),
+        onTokenizeProgress: (bytes: number) => report(`${(bytes / 1e6).toFixed(1)} MB read`),
+      };
+      return from
+        ? TrainingSession.resume({ ...common, from, newTokens: a.newTokens ?? 'error', lr: a.lr })
+        : TrainingSession.create({ ...common, model: plan.model! });
+    },
   );
   try {
     const tr = session.trainer;
@@ -174,10 +371,23 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
     const m = tr.model.config;
     log(
       `${m.layers}x${m.hidden} ${m.cell}, ${tr.model.params.count().toLocaleString('en-US')} parameters, ` +
-        `vocabulary ${session.vocabulary.size} ${tokenizer.level === 'char' ? 'characters' : 'words'}; ` +
+        `vocabulary ${session.vocabulary.size} ${session.vocabulary.level === 'char' ? 'characters' : 'words'}; ` +
         `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
         `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
     );
+    const r = session.resumed;
+    if (r) {
+      const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${tr.state.epoch})`];
+      if (r.addedTokens.length > 0) parts.push(`added ${r.addedTokens.length} new tokens to the vocabulary`);
+      if (r.unknownTokens.length > 0) parts.push(`reading ${r.unknownTokens.length} unseen tokens as <unk>`);
+      if (!r.sameCorpus) parts.push("the corpus is not the run's: training goes on from its beginning with fresh hidden state");
+      log(parts.join('; '));
+      if (tr.reachedStop()) {
+        const limit = train.iters > 0 && tr.state.iteration >= train.iters ? `--iters ${train.iters}` : `--epochs ${train.epochs}`;
+        log(`the run has already reached ${limit}; nothing to do (pass a larger --iters or --epochs, or --time, to train on)`);
+        return;
+      }
+    }
     const totalIterations = train.iters > 0 ? train.iters : train.epochs > 0 ? train.epochs * itersPerEpoch : null;
     const progress = new TrainProgress({
       quiet: a.quiet,
@@ -186,27 +396,47 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
       totalIterations,
       totalSeconds: train.timeSeconds || null,
       seq: train.seq,
+      startIteration: tr.state.iteration,
     });
 
     // First Ctrl-C (or SIGTERM): finish the step, save, exit 130 (143). A second: exit at once,
     // leaving the last checkpoint on disk as it was (writes are atomic, so it is whole).
     let signalled: NodeJS.Signals | null = null;
     const onSignal = (sig: NodeJS.Signals) => {
-      if (signalled) process.exit(sig === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
+      if (signalled) {
+        removeOwnTempFiles([out, bestPathFor(out)]);
+        process.exit(sig === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
+      }
       signalled = sig;
       progress.log(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: saving a checkpoint (press Ctrl-C again to quit without saving)`);
       tr.requestStop(sig);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    let lastSaved: number | null = null;
     let reason;
     try {
       reason = await tr.run({
-        step: (r) => progress.step(r),
-        eval: (r) => progress.eval(r),
-        diverged: (msg) => progress.diverged(msg),
+        step: (s) => progress.step(s),
+        eval: (e) => progress.eval(e),
+        diverged: (_msg, d) => progress.diverged(divergenceLine(d, out, lastSaved, from, corpus)),
         save: async (why) => {
-          const path = await session.save(why === 'best' ? 'best' : 'current');
+          let path;
+          try {
+            path = await session.save(why === 'best' ? 'best' : 'current');
+          } catch (err) {
+            // A full disk or a vanished directory: say which checkpoint is still good.
+            if (!(err instanceof CharnnError)) throw err;
+            const target = why === 'best' ? bestPathFor(out) : out;
+            const kept =
+              why !== 'best' && lastSaved !== null
+                ? `${out} still holds iteration ${lastSaved}`
+                : existsSync(target)
+                  ? `${target} is as it was`
+                  : 'no checkpoint was written';
+            throw new CharnnError(`${err.message}; ${kept}`, err.hint, err.exitCode);
+          }
+          if (why !== 'best') lastSaved = tr.state.iteration;
           if (why !== 'periodic') progress.log(`saved ${path}`);
         },
       });
@@ -222,16 +452,35 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
     }
     const best = Number.isFinite(s.bestValLoss) ? `; best validation loss ${s.bestValLoss.toFixed(4)} at iteration ${s.bestValIteration} (${bestPathFor(out)})` : '';
     log(`${reason === 'interrupted' ? 'stopped' : 'done'} at iteration ${s.iteration}, ${s.elapsedSeconds.toFixed(1)} s; checkpoint ${out}${best}`);
-    if (reason === 'interrupted') setExit(signalled === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
+    // A signal that came during the final validation and save still ends with its exit code.
+    if (signalled) setExit(signalled === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
   } finally {
     session.close();
   }
 }
 
+/** The one line that reports divergence: what happened, which checkpoint is kept, what to try. */
+function divergenceLine(d: Divergence, out: string, lastSaved: number | null, from: TrainingFile | null, corpus: string): string {
+  let kept: string;
+  let resumable: string | null;
+  if (lastSaved !== null) {
+    kept = `the last checkpoint from before that, ${out} (iteration ${lastSaved}), is kept`;
+    resumable = out;
+  } else if (from) {
+    kept = `no checkpoint was written; ${from.path} is as it was`;
+    resumable = from.path;
+  } else {
+    kept = 'no checkpoint was written';
+    resumable = null;
+  }
+  const again = resumable ? `, e.g. charnn train${corpus === '-' ? ' -' : ''} --resume ${resumable} --lr <lower>` : '';
+  return `training diverged at iteration ${d.iteration}: ${d.why}; ${kept} (${d.hint}${again})`;
+}
+
 export function trainCommand(setExit: (code: number) => void): CommandModule<object, TrainArgs> {
   return {
-    command: 'train <corpus>',
-    describe: 'train a model on a text file (or - for stdin) and write checkpoints',
+    command: 'train [corpus]',
+    describe: 'train a model on a text file (or - for stdin) and write checkpoints, or continue one with --resume',
     builder: options,
     handler: (a) => run(a, setExit),
   };

@@ -12,6 +12,8 @@ export interface ProgressOptions {
   totalSeconds: number | null;
   /** Window length T, to print min-char-rnn's summed loss beside the per-token one. */
   seq: number;
+  /** Iteration the run starts from (a resumed run's bar starts where it stopped). */
+  startIteration?: number;
 }
 
 /** A log line on stderr that does not tear an animated bar. */
@@ -45,13 +47,14 @@ export class TrainProgress implements Pick<TrainObserver, 'step' | 'eval' | 'div
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar = this.multibar.create(o.totalIterations ?? Math.max(1, Math.round(o.totalSeconds ?? 1)), 0, this.payload(null));
+      const start = o.totalIterations ? Math.min(o.startIteration ?? 0, o.totalIterations) : 0;
+      this.bar = this.multibar.create(o.totalIterations ?? Math.max(1, Math.round(o.totalSeconds ?? 1)), start, this.payload(null));
     }
   }
 
   private payload(r: StepReport | null): Record<string, string> {
     return {
-      iteration: r ? String(r.iteration) : '0',
+      iteration: r ? String(r.iteration) : String(this.o.startIteration ?? 0),
       epoch: r ? r.progress.toFixed(2) : '0.00',
       loss: r ? r.smoothLossPerToken.toFixed(4) : '-',
       speed: r ? Math.round(r.tokensPerSecond).toLocaleString('en-US') : '-',
@@ -76,7 +79,8 @@ export class TrainProgress implements Pick<TrainObserver, 'step' | 'eval' | 'div
     this.recentCount++;
     if (this.o.quiet) return;
     if (this.bar) {
-      const value = this.o.totalIterations ? r.iteration : Math.min(r.elapsedSeconds, this.o.totalSeconds ?? r.elapsedSeconds);
+      // --time limits this invocation, so a time bar shows its seconds, not the whole run's.
+      const value = this.o.totalIterations ? r.iteration : Math.min(r.runSeconds, this.o.totalSeconds ?? r.runSeconds);
       this.bar.update(Math.round(value), this.payload(r));
       return;
     }
@@ -108,6 +112,7 @@ export class TrainProgress implements Pick<TrainObserver, 'step' | 'eval' | 'div
     this.log(`iter ${r.iteration} | ${val}${sample}`);
   }
 
+  /** Print the divergence line (`message`, without the `charnn: ` prefix) after stopping the bar. */
   diverged(message: string): void {
     this.stop();
     process.stderr.write(`charnn: ${message}\n`);

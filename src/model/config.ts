@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { requirePositiveInteger } from '../util/checks.js';
 
 export type CellType = 'rnn' | 'lstm' | 'gru';
 export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
@@ -25,14 +26,9 @@ export function gateWidth(cell: CellType, hidden: number): number {
 
 export function validateModelConfig(c: ModelConfig): void {
   if (!CELL_TYPES.includes(c.cell)) throw new UsageError(`unknown model type '${c.cell}'`, 'use rnn, lstm or gru');
-  const positive: Array<[string, number]> = [
-    ['--hidden', c.hidden],
-    ['--layers', c.layers],
-    ['vocabulary size', c.vocabSize],
-  ];
-  for (const [name, v] of positive) {
-    if (!Number.isInteger(v) || v < 1) throw new UsageError(`${name} must be a positive integer, got ${v}`);
-  }
+  requirePositiveInteger('--hidden', c.hidden);
+  requirePositiveInteger('--layers', c.layers);
+  requirePositiveInteger('vocabulary size', c.vocabSize);
   if (!Number.isInteger(c.embed) || c.embed < 0) throw new UsageError(`--embed must be 0 (one-hot) or a positive integer, got ${c.embed}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${c.dropout}`);
 }

@@ -1,4 +1,5 @@
 import { Detokenizer } from '../data/detokenizer.js';
+import { encodeText } from '../data/encoder.js';
 import type { Vocabulary } from '../data/vocabulary.js';
 import type { Model } from '../model/model.js';
 import { Random } from '../util/random.js';
@@ -26,8 +27,9 @@ export interface GenerateOptions {
  */
 export async function generate(model: Model, vocab: Vocabulary, o: GenerateOptions): Promise<void> {
   validateSampling(o.sampling);
-  const primeIds = o.prime ? Array.from(vocab.encode(o.prime, { unknown: o.unknown })) : [];
+  const primeIds = o.prime ? Array.from(encodeText(vocab, o.prime, o.unknown).ids) : [];
   const rng = new Random(o.seed);
+  let lastYield = performance.now();
   for (let s = 0; s < o.count; s++) {
     if (s > 0) await o.write(o.separator);
     const sampler = new Sampler(model);
@@ -47,6 +49,12 @@ export async function generate(model: Model, vocab: Vocabulary, o: GenerateOptio
       const id = await sampler.next(o.sampling, rng);
       const t = text(id);
       if (t) await o.write(t);
+      // Let the event loop run now and then: a closed stdout (EPIPE), a signal or a timer
+      // must be noticed even when every await above resolves at once.
+      if (performance.now() - lastYield > 50) {
+        await new Promise((r) => setImmediate(r));
+        lastYield = performance.now();
+      }
     }
   }
 }

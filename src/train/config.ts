@@ -1,4 +1,5 @@
 import { UsageError } from '../errors.js';
+import { requireNonNegativeInteger, requireNonNegativeNumber, requirePositiveInteger } from '../util/checks.js';
 import type { OptimizerConfig } from './optimizer.js';
 
 /** How to train: everything besides the model's shape and the data. Stored in checkpoints. */
@@ -32,32 +33,17 @@ export interface TrainConfig {
 }
 
 export function validateTrainConfig(c: TrainConfig): void {
-  const positiveInts: Array<[string, number]> = [
-    ['--batch', c.batch],
-    ['--seq', c.seq],
-  ];
-  for (const [name, v] of positiveInts) {
-    if (!Number.isInteger(v) || v < 1) throw new UsageError(`${name} must be a positive integer, got ${v}`);
-  }
-  const nonNegativeInts: Array<[string, number]> = [
-    ['--iters', c.iters],
-    ['--epochs', c.epochs],
-    ['--eval-every', c.evalEvery],
-    ['--save-every', c.saveEvery],
-    ['--sample-length', c.sampleLength],
-    ['--lr-decay-every', c.lrDecayEvery],
-  ];
-  for (const [name, v] of nonNegativeInts) {
-    if (!Number.isInteger(v) || v < 0) throw new UsageError(`${name} must be a non-negative integer, got ${v}`);
-  }
-  const nonNegative: Array<[string, number]> = [
-    ['--time', c.timeSeconds],
-    ['--clip', c.clip],
-    ['--clip-norm', c.clipNorm],
-  ];
-  for (const [name, v] of nonNegative) {
-    if (!(v >= 0) || !Number.isFinite(v)) throw new UsageError(`${name} must be a non-negative number, got ${v}`);
-  }
+  requirePositiveInteger('--batch', c.batch);
+  requirePositiveInteger('--seq', c.seq);
+  requireNonNegativeInteger('--iters', c.iters);
+  requireNonNegativeInteger('--epochs', c.epochs);
+  requireNonNegativeInteger('--eval-every', c.evalEvery);
+  requireNonNegativeInteger('--save-every', c.saveEvery);
+  requireNonNegativeInteger('--sample-length', c.sampleLength);
+  requireNonNegativeInteger('--lr-decay-every', c.lrDecayEvery);
+  requireNonNegativeNumber('--time', c.timeSeconds);
+  requireNonNegativeNumber('--clip', c.clip);
+  requireNonNegativeNumber('--clip-norm', c.clipNorm);
   if (!(c.optimizer.lr > 0) || !Number.isFinite(c.optimizer.lr)) throw new UsageError(`--lr must be positive, got ${c.optimizer.lr}`);
   if (!(c.lrDecay > 0 && c.lrDecay <= 1)) throw new UsageError(`--lr-decay must be in (0, 1], got ${c.lrDecay}`);
   if (!(c.valFrac >= 0 && c.valFrac < 1)) throw new UsageError(`--val-frac must be in [0, 1), got ${c.valFrac}`);

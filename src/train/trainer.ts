@@ -1,6 +1,6 @@
 import type { Backend } from '../backend/backend.js';
 import type { StreamBatcher } from '../data/batcher.js';
-import type { TokenCache } from '../data/token-cache.js';
+import type { TokenReader } from '../data/token-cache.js';
 import type { Model, WindowRunner } from '../model/model.js';
 import { ParamSet } from '../model/params.js';
 import { Sampler } from '../sample/sampler.js';
@@ -22,6 +22,7 @@ export interface TrainState {
   tokensSeen: number;
   /** Training seconds, summed over every run that continued this one. */
   elapsedSeconds: number;
+  /** The training RNG (dropout masks), as of the last completed iteration. */
   rng: number[];
   history: { train: Array<[number, number]>; val: Array<[number, number]> };
 }
@@ -38,8 +39,12 @@ export interface StepReport {
   smoothLossPerToken: number;
   lr: number;
   gradNorm: number;
+  /** Tokens per second in this invocation (a resumed run counts from where it resumed). */
   tokensPerSecond: number;
+  /** Training seconds over the whole run, every resumed part included. */
   elapsedSeconds: number;
+  /** Seconds since this invocation's `run` started: what --time limits. */
+  runSeconds: number;
 }
 
 export interface EvalReport {
@@ -52,17 +57,47 @@ export interface EvalReport {
 
 export type StopReason = 'done' | 'interrupted' | 'diverged';
 
+/** Why and where training diverged (the observer's second argument). */
+export interface Divergence {
+  /** The iteration whose window showed it (1-based, as progress lines count). */
+  iteration: number;
+  /** What was seen, e.g. "the loss is NaN". */
+  why: string;
+  /** What to try instead. */
+  hint: string;
+}
+
+/**
+ * The 'exploding' rule: a run whose window loss stays above EXPLODING_FACTOR times the loss of
+ * uniform guessing, ln V nats per token (taken as at least 1 nat, so tiny vocabularies get room),
+ * for EXPLODING_WINDOWS consecutive iterations has left any useful region and is stopped as
+ * diverged. A fresh model starts at about ln V; a healthy run may spike above it, but a model
+ * that puts, on average over a whole window, V^-4 probability on the right token ten windows
+ * in a row has blown up.
+ */
+export const EXPLODING_FACTOR = 4;
+export const EXPLODING_WINDOWS = 10;
+
+/** Per-token window loss above which a window counts towards the exploding rule. */
+export function explodingThreshold(vocabSize: number): number {
+  return EXPLODING_FACTOR * Math.max(Math.log(vocabSize), 1);
+}
+
+const DIVERGED_HINT = 'lower --lr, or clip with --clip / --clip-norm';
+
 /** What the trainer tells the outside world (the CLI renders it; tests record it). */
 export interface TrainObserver {
   step?(r: StepReport): void;
   eval?(r: EvalReport): void;
   /** A checkpoint is due; `best` marks a new best validation loss. Awaited before training goes on. */
   save?(why: 'periodic' | 'best' | 'final', trainer: Trainer): Promise<void>;
-  diverged?(message: string): void;
+  /** Training stopped on divergence: `message` is the whole story in one line, `d` its parts. */
+  diverged?(message: string, d: Divergence): void;
 }
 
 export interface TrainerData {
-  cache: TokenCache;
+  /** The corpus's token ids, in the model's vocabulary. */
+  cache: TokenReader;
   batcher: StreamBatcher;
   /** Validation region [valStart, valEnd) of the cache; empty when valFrac is 0. */
   valStart: number;
@@ -124,12 +159,23 @@ export class Trainer {
     return this.model.backend;
   }
 
+  /** Whether --iters or --epochs is already reached (so `run` would only validate and save). */
+  reachedStop(): boolean {
+    const c = this.config;
+    const s = this.state;
+    return (c.iters > 0 && s.iteration >= c.iters) || (c.epochs > 0 && s.iteration >= c.epochs * this.data.batcher.windowsPerEpoch);
+  }
+
   /** Ask the loop to stop after the current step (and save). Safe to call from a signal handler. */
   requestStop(why: string): void {
     this.stopRequested = why;
   }
 
-  /** Train until a stop condition, an interrupt or divergence. */
+  /**
+   * Train until a stop condition, an interrupt or divergence. Continues from `state`, so a
+   * trainer rebuilt from a checkpoint goes on exactly as the run that wrote it would have:
+   * nothing here depends on where an invocation started except --time and tokens/s.
+   */
   async run(observer: TrainObserver = {}): Promise<StopReason> {
     const c = this.config;
     const s = this.state;
@@ -139,14 +185,23 @@ export class Trainer {
     const startElapsed = s.elapsedSeconds;
     const startIteration = s.iteration;
     const itersPerEpoch = this.data.batcher.windowsPerEpoch;
+    const historyEvery = Math.max(1, c.evalEvery || 100);
+    const threshold = explodingThreshold(this.model.config.vocabSize);
     let lastYield = startTime;
-    let lastTrainRecord = s.iteration;
+    // Windows in a row above the exploding threshold, and a periodic save held back meanwhile
+    // (so the checkpoint on disk is always one from before the trouble started).
+    let hot = 0;
+    let savePending = false;
 
-    const elapsed = () => startElapsed + (performance.now() - startTime) / 1000;
-    const finished = () =>
-      (c.iters > 0 && s.iteration >= c.iters) ||
-      (c.epochs > 0 && s.iteration >= c.epochs * itersPerEpoch) ||
-      (c.timeSeconds > 0 && elapsed() - startElapsed >= c.timeSeconds);
+    const runSeconds = () => (performance.now() - startTime) / 1000;
+    const elapsed = () => startElapsed + runSeconds();
+    const finished = () => this.reachedStop() || (c.timeSeconds > 0 && runSeconds() >= c.timeSeconds);
+    const diverge = (iteration: number, why: string): StopReason => {
+      const d: Divergence = { iteration, why, hint: DIVERGED_HINT };
+      s.elapsedSeconds = elapsed();
+      observer.diverged?.(`training diverged at iteration ${d.iteration}: ${d.why} (${d.hint})`, d);
+      return 'diverged';
+    };
 
     while (!finished()) {
       if (this.stopRequested) {
@@ -168,18 +223,26 @@ export class Trainer {
       const losses = await this.backend.read(this.runner.losses);
       let sum = 0;
       for (let i = 0; i < losses.length; i++) sum += losses[i];
-      if (!Number.isFinite(sum)) {
-        const msg = `training diverged at iteration ${s.iteration + 1}: the loss is ${sum} (lower --lr, or clip with --clip / --clip-norm)`;
-        observer.diverged?.(msg);
-        return 'diverged';
-      }
+      // NaN or infinity: stop before the update, which would spread it into every weight.
+      if (!Number.isFinite(sum)) return diverge(s.iteration + 1, `the loss is ${sum}`);
       const gradNorm = await clipGradients(this.backend, this.grads, c.clip, c.clipNorm);
       this.optimizer.update(this.model.params, this.grads, s.lr);
       s.iteration++;
       s.tokensSeen += T * B;
+      s.rng = this.rng.state();
       const windowLoss = sum / B; // summed over T, as min-char-rnn prints
+      const tokenLoss = sum / (T * B);
       s.smoothLoss = s.smoothLoss * 0.999 + windowLoss * 0.001;
       if (c.lrDecay < 1 && c.lrDecayEvery > 0 && s.iteration % c.lrDecayEvery === 0) s.lr *= c.lrDecay;
+
+      hot = tokenLoss > threshold ? hot + 1 : 0;
+      if (hot >= EXPLODING_WINDOWS) {
+        return diverge(
+          s.iteration,
+          `the loss has exploded: above ${threshold.toFixed(2)} nats per token (${EXPLODING_FACTOR} × ln V) ` +
+            `for ${EXPLODING_WINDOWS} iterations in a row, ${tokenLoss.toFixed(2)} now`,
+        );
+      }
 
       const now = performance.now();
       const seconds = (now - startTime) / 1000;
@@ -187,23 +250,24 @@ export class Trainer {
         iteration: s.iteration,
         epoch: s.epoch,
         progress: s.iteration / itersPerEpoch,
-        loss: sum / (T * B),
+        loss: tokenLoss,
         smoothLoss: s.smoothLoss,
         smoothLossPerToken: s.smoothLoss / T,
         lr: s.lr,
         gradNorm,
         tokensPerSecond: seconds > 0 ? ((s.iteration - startIteration) * T * B) / seconds : 0,
-        elapsedSeconds: elapsed(),
+        elapsedSeconds: startElapsed + seconds,
+        runSeconds: seconds,
       });
-      if (s.iteration - lastTrainRecord >= Math.max(1, c.evalEvery || 100)) {
-        s.history.train.push([s.iteration, s.smoothLoss / T]);
-        lastTrainRecord = s.iteration;
-      }
+      // At fixed iterations, so that a resumed run records the same history as an unbroken one.
+      if (s.iteration % historyEvery === 0) s.history.train.push([s.iteration, s.smoothLoss / T]);
       if (c.evalEvery > 0 && s.iteration % c.evalEvery === 0 && !finished()) {
         s.elapsedSeconds = elapsed();
         await this.validate(observer);
       }
-      if (c.saveEvery > 0 && s.iteration % c.saveEvery === 0) {
+      if (c.saveEvery > 0 && s.iteration % c.saveEvery === 0) savePending = true;
+      if (savePending && hot === 0) {
+        savePending = false;
         s.elapsedSeconds = elapsed();
         await observer.save?.('periodic', this);
       }

@@ -1,0 +1,111 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { loadModelFile } from '../checkpoint/contents.js';
+import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
+import { openCorpus } from '../data/source.js';
+import type { UnknownTokenPolicy } from '../data/vocabulary.js';
+import { UsageError } from '../errors.js';
+import { DUMP_FORMATS, type DumpFormat, runDump } from '../inspect/dump.js';
+import { STATE_GROUPS, type StateGroup, quantitiesFor } from '../inspect/states.js';
+import { requireNonNegativeInteger, requirePositiveInteger } from '../util/checks.js';
+
+interface DumpArgs {
+  model: string;
+  text: string;
+  format: DumpFormat;
+  out?: string;
+  what?: string;
+  layers?: string;
+  seq: number;
+  maxTokens: number;
+  pattern?: string;
+  unknown?: UnknownTokenPolicy;
+  invalidUtf8: 'error' | 'replace';
+  backend: BackendChoice;
+  quiet: boolean;
+}
+
+function options(y: Argv): Argv<DumpArgs> {
+  return y
+    .positional('text', { type: 'string', demandOption: true, describe: 'UTF-8 text to run the model over; - reads stdin' })
+    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('format', { alias: 'f', type: 'string', choices: DUMP_FORMATS, default: 'jsonl' as DumpFormat, describe: 'jsonl (a line per token), npy (a file per layer and quantity), html (one page to look at), lstmvis (LSTMVis project files)' })
+    .option('out', { alias: 'o', type: 'string', describe: 'jsonl, html: a file [default: stdout]; npy, lstmvis: a directory (required)' })
+    .option('what', { type: 'string', describe: 'comma-separated: h (hidden state), c (LSTM cell state), gates [default: h,c,gates; html and lstmvis: h,c]' })
+    .option('layers', { type: 'string', describe: 'comma-separated layer numbers, from 0 [default: all]' })
+    .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window (the values do not depend on it)' })
+    .option('max-tokens', { type: 'number', default: 0, describe: 'stop after N tokens (0 = the whole text)' })
+    .option('pattern', { type: 'string', describe: 'html: rank cells by correlation with this regex (or @column) when the page opens' })
+    .option('unknown', {
+      type: 'string',
+      choices: ['error', 'skip', 'unk'] as const,
+      describe: 'tokens outside the vocabulary: stop, drop them, or read them as <unk> [default: unk at word level, skip at char level]',
+    })
+    .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
+    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary or notices on stderr' })
+    .example('$0 dump -m linux.charnn kernel.c --format html --out cells.html --pattern \'\\([^()]*\\)\'', 'a page to find the cell that tracks parentheses')
+    .example('$0 dump -m model.charnn text.txt --format npy --out states/', 'NumPy arrays, one per layer and quantity')
+    .example('$0 dump -m model.charnn text.txt --format lstmvis --out lstmvis/project', 'files for LSTMVis')
+    .example('$0 dump -m model.charnn text.txt --what h --max-tokens 100', 'JSON lines on stdout') as unknown as Argv<DumpArgs>;
+}
+
+function parseGroups(what: string | undefined, format: DumpFormat): StateGroup[] {
+  if (what === undefined) return format === 'html' || format === 'lstmvis' ? ['h', 'c'] : [...STATE_GROUPS];
+  const groups = what.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const g of groups) {
+    if (!STATE_GROUPS.includes(g as StateGroup)) throw new UsageError(`--what: unknown quantity '${g}'`, 'use h, c and gates, comma-separated');
+  }
+  if (groups.length === 0) throw new UsageError('--what names nothing', 'use h, c and gates, comma-separated');
+  if (format === 'lstmvis' && groups.includes('gates')) throw new UsageError('LSTMVis shows hidden and cell states, not gates', 'use --what h,c with --format lstmvis');
+  return groups as StateGroup[];
+}
+
+function parseLayers(spec: string | undefined, count: number): number[] {
+  if (spec === undefined) return Array.from({ length: count }, (_, l) => l);
+  const layers = spec.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  for (const l of layers) {
+    if (!Number.isInteger(l) || l < 0 || l >= count) throw new UsageError(`--layers: no layer ${l}`, `the model has layers 0 to ${count - 1}`);
+  }
+  if (layers.length === 0) throw new UsageError('--layers names no layer');
+  return [...new Set(layers)].sort((x, y) => x - y);
+}
+
+async function run(a: ArgumentsCamelCase<DumpArgs>): Promise<void> {
+  requirePositiveInteger('--seq', a.seq);
+  requireNonNegativeInteger('--max-tokens', a.maxTokens);
+  if (a.pattern !== undefined && a.format !== 'html') throw new UsageError('--pattern applies to --format html only');
+  if ((a.format === 'npy' || a.format === 'lstmvis') && (a.out === undefined || a.out === '-')) {
+    throw new UsageError(`--format ${a.format} writes several files`, 'name a directory with --out DIR');
+  }
+  const groups = parseGroups(a.what, a.format);
+  const source = openCorpus(a.text);
+  const { backend, notice } = await selectBackend(a.backend);
+  if (notice && !a.quiet) process.stderr.write(`charnn: ${notice}\n`);
+  const loaded = await loadModelFile(a.model, backend);
+  const config = loaded.model.config;
+  const layers = parseLayers(a.layers, config.layers);
+  const quantities = quantitiesFor(config.cell, layers, groups);
+  if (quantities.length === 0) throw new UsageError(`a ${config.cell.toUpperCase()} has no ${groups.join(' or ')} to dump`, 'a vanilla RNN has h only; a GRU has h and gates');
+  const vocab = loaded.vocabulary;
+  const unknown = a.unknown ?? defaultUnknownPolicy(vocab);
+  const r = await runDump(
+    { model: loaded.model, vocab, meta: loaded.meta, quantities, layers, modelPath: a.model, sourceName: source.description },
+    source,
+    { format: a.format, out: a.out, seq: a.seq, maxTokens: a.maxTokens, unknown, invalidUtf8: a.invalidUtf8, pattern: a.pattern },
+  );
+  if (a.quiet) return;
+  const noun = vocab.level === 'char' ? 'characters' : 'tokens';
+  const names = [...new Set(quantities.map((q) => q.name))].join(', ');
+  const where = r.files.length === 1 ? r.files[0] : `${r.files.length} files in ${a.out}`;
+  let msg = `dumped ${r.tokens.toLocaleString('en-US')} tokens × ${layers.length} layer${layers.length === 1 ? '' : 's'} (${names}) to ${where}${r.truncated ? ` (stopped at --max-tokens ${a.maxTokens})` : ''}\n`;
+  if (r.tally.count > 0) msg += `${r.tally.count.toLocaleString('en-US')} ${noun} outside the vocabulary (${summarizeUnknown(r.tally)}); rule ${unknown}: ${describeUnknownRule(unknown, vocab)}\n`;
+  process.stderr.write(msg);
+}
+
+export const dumpCommand: CommandModule<object, DumpArgs> = {
+  command: 'dump <text>',
+  describe: "record every token's hidden states (and cell states and gates): JSON lines, NumPy, an HTML viewer, LSTMVis",
+  builder: options,
+  handler: run,
+};

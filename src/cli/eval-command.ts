@@ -1,0 +1,116 @@
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { loadModelFile } from '../checkpoint/contents.js';
+import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
+import { openCorpus } from '../data/source.js';
+import type { UnknownTokenPolicy } from '../data/vocabulary.js';
+import { UsageError } from '../errors.js';
+import { type EvalSplit, evaluateText } from '../inspect/eval.js';
+import { openDataOut } from '../inspect/output.js';
+import { requirePositiveInteger } from '../util/checks.js';
+
+interface EvalArgs {
+  model: string;
+  text: string;
+  seq?: number;
+  batch?: number;
+  split: EvalSplit;
+  valFrac?: number;
+  unknown?: UnknownTokenPolicy;
+  invalidUtf8: 'error' | 'replace';
+  json: boolean;
+  backend: BackendChoice;
+  quiet: boolean;
+}
+
+function options(y: Argv): Argv<EvalArgs> {
+  return y
+    .positional('text', { type: 'string', demandOption: true, describe: 'UTF-8 text to score; - reads stdin' })
+    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('seq', { alias: 't', type: 'number', describe: 'window length T [default: the training --seq]' })
+    .option('batch', { alias: 'b', type: 'number', describe: 'parallel streams B, each continuous text [default: the training --batch]' })
+    .option('split', {
+      type: 'string',
+      choices: ['all', 'val', 'train'] as const,
+      default: 'all' as const,
+      describe: 'score all of the text, or only the tail charnn train held out (val) or the rest (train)',
+    })
+    .option('val-frac', { type: 'number', describe: 'with --split: the held-out fraction [default: the training --val-frac]' })
+    .option('unknown', {
+      type: 'string',
+      choices: ['error', 'skip', 'unk'] as const,
+      describe: 'tokens outside the vocabulary: stop, drop them, or read them as <unk> [default: unk at word level, skip at char level]',
+    })
+    .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON line instead of text' })
+    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no notices on stderr' })
+    .example('$0 eval -m shakespeare.charnn test.txt', 'bits per character on a held-out text')
+    .example('$0 eval -m shakespeare.charnn input.txt --split val', "the trainer's validation loss, recomputed")
+    .example('cat *.txt | $0 eval -m words.charnn - --json', 'one JSON line') as unknown as Argv<EvalArgs>;
+}
+
+async function run(a: ArgumentsCamelCase<EvalArgs>): Promise<void> {
+  if (a.seq !== undefined) requirePositiveInteger('--seq', a.seq);
+  if (a.batch !== undefined) requirePositiveInteger('--batch', a.batch);
+  if (a.valFrac !== undefined && !(a.valFrac > 0 && a.valFrac < 1)) throw new UsageError(`--val-frac must be above 0 and below 1, got ${a.valFrac}`);
+  const source = openCorpus(a.text);
+  const { backend, notice } = await selectBackend(a.backend);
+  if (notice && !a.quiet) process.stderr.write(`charnn: ${notice}\n`);
+  const loaded = await loadModelFile(a.model, backend);
+  const trained = loaded.meta.training?.config;
+  const seq = a.seq ?? trained?.seq ?? 50;
+  const batch = a.batch ?? trained?.batch ?? 1;
+  const valFrac = a.valFrac ?? trained?.valFrac;
+  if (a.split !== 'all' && !(valFrac !== undefined && valFrac > 0)) {
+    throw new UsageError(`--split ${a.split} needs the fraction held out for validation, and ${a.model} records none`, 'pass --val-frac');
+  }
+  const vocab = loaded.vocabulary;
+  const unknown = a.unknown ?? defaultUnknownPolicy(vocab);
+  const r = await evaluateText(loaded.model, vocab, source, { seq, batch, split: a.split, valFrac: valFrac ?? 0, unknown, invalidUtf8: a.invalidUtf8 });
+  const unit = vocab.level === 'char' ? 'character' : 'token';
+  const out = openDataOut(undefined);
+  if (a.json) {
+    await out.write(
+      JSON.stringify({
+        model: a.model,
+        text: source.description,
+        level: vocab.level,
+        tokens: r.tokens,
+        tokensRead: r.tokensRead,
+        split: a.split,
+        region: r.region,
+        scored: r.scored,
+        nats: r.nats,
+        bits: r.bits,
+        bitsPer: unit,
+        perplexity: r.perplexity,
+        seq: r.seq,
+        batch: r.batch,
+        unknown: { rule: unknown, description: describeUnknownRule(unknown, vocab), count: r.unknown.count, tokens: Object.fromEntries(r.unknown.distinct) },
+      }) + '\n',
+    );
+    return;
+  }
+  const group = (n: number) => n.toLocaleString('en-US');
+  const noun = vocab.level === 'char' ? 'characters' : 'tokens';
+  const lines = [
+    `text        ${source.description}: ${group(r.tokensRead)} ${noun}${r.tokens !== r.tokensRead ? ` (${group(r.tokens)} after dropping unknown ones)` : ''}${a.split === 'all' ? '' : `, scoring the ${a.split === 'val' ? 'held-out tail' : 'training part'} [${group(r.region[0])}, ${group(r.region[1])}) (--split ${a.split}, --val-frac ${valFrac})`}`,
+    `scored      ${group(r.scored)} predictions, ${r.batch} stream${r.batch === 1 ? '' : 's'} in windows of ${r.seq}, state carried throughout`,
+    `unknown     ${r.unknown.count === 0 ? `none (rule: ${unknown})` : `${group(r.unknown.count)} ${noun} outside the vocabulary: ${summarizeUnknown(r.unknown)}`}`,
+  ];
+  if (r.unknown.count > 0) lines.push(`            rule ${unknown}: ${describeUnknownRule(unknown, vocab)}`);
+  lines.push(
+    `loss        ${r.nats.toFixed(6)} nats per ${unit} (mean cross-entropy)`,
+    `bits        ${r.bits.toFixed(6)} bits per ${unit}`,
+    `perplexity  ${r.perplexity.toFixed(4)}`,
+  );
+  await out.write(lines.join('\n') + '\n');
+}
+
+export const evalCommand: CommandModule<object, EvalArgs> = {
+  command: 'eval <text>',
+  describe: 'measure a model on a text: cross-entropy, bits per token, perplexity',
+  builder: options,
+  handler: run,
+};
