@@ -96,7 +96,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('level', { type: 'string', choices: ['char', 'word'] as const, describe: d('tokens: Unicode code points or words', DEFAULTS.level) })
     .option('model', { alias: 'm', type: 'string', choices: CELL_TYPES, describe: d('recurrent cell', DEFAULTS.model) })
     .option('hidden', { type: 'number', describe: d('hidden units per layer', DEFAULTS.hidden) })
-    .option('layers', { type: 'number', describe: d('stacked recurrent layers', DEFAULTS.layers) })
+    .option('layers', { type: 'number', describe: 'stacked recurrent layers [default: 2; 1 for --model rnn, as min-char-rnn]' })
     .option('embed', { type: 'number', describe: 'learned embedding size; 0 = one-hot input [default: 0 for char, --hidden for word]' })
     .option('dropout', { type: 'number', describe: d('dropout between layers and before the output', DEFAULTS.dropout) })
     .option('batch', { alias: 'b', type: 'number', describe: d('parallel streams per step (1 = min-char-rnn)', DEFAULTS.batch) })
@@ -172,10 +172,14 @@ function freshConfigs(a: TrainArgs) {
     valFrac: a.valFrac ?? DEFAULTS.valFrac,
   };
   const hidden = a.hidden ?? DEFAULTS.hidden;
+  const cell = a.model ?? DEFAULTS.model;
   const model = {
-    cell: a.model ?? DEFAULTS.model,
+    cell,
     hidden,
-    layers: a.layers ?? DEFAULTS.layers,
+    // A vanilla RNN defaults to one layer, as min-char-rnn: stacked tanh RNNs trained with
+    // Adagrad at lr 0.1 learn slowly and lean on saturated carried state (measured on
+    // tinyshakespeare, 2 layers: smoothed loss 83.6 at 10k iterations against 55.7 for one).
+    layers: a.layers ?? (cell === 'rnn' ? 1 : DEFAULTS.layers),
     embed: a.embed ?? (level === 'word' ? hidden : 0),
     dropout: a.dropout ?? DEFAULTS.dropout,
   };
