@@ -39,7 +39,7 @@ function besideRoot(rel: string): string {
 function options(y: Argv): Argv<BenchArgs> {
   return y
     .option('only', { type: 'string', describe: `comma-separated configurations to run: ${BENCH_CONFIG_IDS.join(', ')} [default: all]` })
-    .option('iters', { type: 'number', describe: 'measured iterations per configuration [default: each configuration\'s own, a tenth of it on --backend ts]' })
+    .option('iters', { type: 'number', describe: 'measured iterations per configuration [default: each configuration\'s own, a fiftieth of it on --backend ts]' })
     .option('warmup', { type: 'number', describe: 'unmeasured iterations before them [default: each configuration\'s own]' })
     .option('seconds', { type: 'number', default: 0, describe: 'measure each run for this long instead of a number of iterations (0 = use --iters)' })
     .option('peers', { type: 'boolean', default: false, describe: 'also run the PyTorch and numpy trainers of ../shared/peers and print charnn/peer' })
@@ -93,8 +93,8 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
   };
   if (notice) progress(`charnn: ${notice}`);
   if (backend.name !== 'native' && a.iters === undefined && a.seconds === 0) {
-    // The TypeScript backend is some 10-100x slower: a tenth of the iterations keeps runs short.
-    configs = configs.map((c) => ({ ...c, iters: Math.max(2, Math.ceil(c.iters / 10)), warmup: Math.min(c.warmup, 2) }));
+    // The TypeScript backend is some 20-200x slower: a fiftieth of the iterations keeps runs short.
+    configs = configs.map((c) => ({ ...c, iters: Math.max(2, Math.ceil(c.iters / 50)), warmup: Math.min(c.warmup, 1) }));
   }
   const outcome = await runBench(
     {
