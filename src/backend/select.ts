@@ -1,6 +1,6 @@
 import type { Backend } from './backend.js';
 import { UsageError } from '../errors.js';
-import { ReferenceBackend } from './reference.js';
+import { TypeScriptBackend } from './typescript.js';
 
 export type BackendChoice = 'auto' | 'native' | 'ts';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'ts'];
@@ -16,7 +16,7 @@ export interface SelectedBackend {
  * reference. `native` insists and fails with the reason when the addon is missing.
  */
 export async function selectBackend(choice: BackendChoice): Promise<SelectedBackend> {
-  if (choice === 'ts') return { backend: new ReferenceBackend('f32'), notice: null };
+  if (choice === 'ts') return { backend: new TypeScriptBackend(), notice: null };
   if (choice !== 'auto' && choice !== 'native') {
     throw new UsageError(`unknown backend '${choice as string}'`, 'use auto, native or ts');
   }
@@ -25,7 +25,7 @@ export async function selectBackend(choice: BackendChoice): Promise<SelectedBack
   if ('backend' in loaded) return { backend: loaded.backend, notice: null };
   if (choice === 'native') throw new UsageError(`the native backend is not available: ${loaded.error}`, 'reinstall with npm ci, or use --backend ts');
   return {
-    backend: new ReferenceBackend('f32'),
+    backend: new TypeScriptBackend(),
     notice: `native backend unavailable (${loaded.error}); using the slower TypeScript backend`,
   };
 }
