@@ -174,6 +174,22 @@ export function shapeSize(shape: readonly number[]): number {
   return n;
 }
 
+/**
+ * The dimensions of C = op(A) @ op(B) for `Backend.gemm`: op(A) is [M, K], op(B) [K, N], C
+ * [M, N]. Throws when the shapes do not fit together.
+ */
+export function gemmDims(transA: boolean, transB: boolean, A: Tensor, B: Tensor, C: Tensor): { M: number; N: number; K: number } {
+  const [ar, ac] = asMatrix(A);
+  const [br, bc] = asMatrix(B);
+  const [M, K] = transA ? [ac, ar] : [ar, ac];
+  const [K2, N] = transB ? [bc, br] : [br, bc];
+  const [cr, cc] = asMatrix(C);
+  if (K !== K2 || cr !== M || cc !== N) {
+    throw new Error(`gemm shapes: op(A) [${M}, ${K}] op(B) [${K2}, ${N}] C [${cr}, ${cc}]`);
+  }
+  return { M, N, K };
+}
+
 /** A tensor's shape read as a matrix: [n] is one row of n columns. */
 export function asMatrix(t: Tensor): [rows: number, cols: number] {
   const s = t.shape;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Tensor, asMatrix } from './backend.js';
+import { type Tensor, asMatrix, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
@@ -98,16 +98,7 @@ export class NativeBackend extends ReferenceBackend {
   // ---- linear algebra -----------------------------------------------------------------------
 
   override gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
-    const [ar, ac] = asMatrix(A);
-    const [br, bc] = asMatrix(B);
-    const M = transA ? ac : ar;
-    const K = transA ? ar : ac;
-    const K2 = transB ? bc : br;
-    const N = transB ? br : bc;
-    const [cr, cc] = asMatrix(C);
-    if (K !== K2 || cr !== M || cc !== N) {
-      throw new Error(`gemm shapes: op(A) [${M}, ${K}] op(B) [${K2}, ${N}] C [${cr}, ${cc}]`);
-    }
+    const { M, N, K } = gemmDims(transA, transB, A, B, C);
     this.addon.gemm(transA, transB, M, N, K, alpha, f32(A), f32(B), beta, f32(C));
   }
 

@@ -5,6 +5,7 @@ import {
   type Tensor,
   asMatrix,
   dropoutKeeps,
+  gemmDims,
   shapeSize,
 } from './backend.js';
 import { type CpuArray, CpuTensor, cpu } from './cpu-tensor.js';
@@ -84,14 +85,7 @@ export class ReferenceBackend implements Backend {
   // ---- linear algebra -----------------------------------------------------------------------
 
   gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
-    const [ar, ac] = asMatrix(A);
-    const [br, bc] = asMatrix(B);
-    const [M, K] = transA ? [ac, ar] : [ar, ac];
-    const [K2, N] = transB ? [bc, br] : [br, bc];
-    const [cr, cc] = asMatrix(C);
-    if (K !== K2 || cr !== M || cc !== N) {
-      throw new Error(`gemm shapes: op(A) [${M}, ${K}] op(B) [${K2}, ${N}] C [${cr}, ${cc}]`);
-    }
+    const { M, N, K } = gemmDims(transA, transB, A, B, C);
     const a = cpu(A).data;
     const b = cpu(B).data;
     const c = cpu(C).data;

@@ -1,4 +1,4 @@
-import { type Tensor, asMatrix } from './backend.js';
+import { type Tensor, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
@@ -18,14 +18,7 @@ export class TypeScriptBackend extends ReferenceBackend {
   }
 
   override gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
-    const [ar, ac] = asMatrix(A);
-    const [br, bc] = asMatrix(B);
-    const [M, K] = transA ? [ac, ar] : [ar, ac];
-    const [K2, N] = transB ? [bc, br] : [br, bc];
-    const [cr, cc] = asMatrix(C);
-    if (K !== K2 || cr !== M || cc !== N) {
-      throw new Error(`gemm shapes: op(A) [${M}, ${K}] op(B) [${K2}, ${N}] C [${cr}, ${cc}]`);
-    }
+    const { M, N, K } = gemmDims(transA, transB, A, B, C);
     // Element (i, k) of op(A) is a[i * sai + k * sak]; (k, j) of op(B) is b[k * sbk + j * sbj].
     const [sai, sak] = transA ? [1, M] : [K, 1];
     const [sbk, sbj] = transB ? [1, K] : [N, 1];
