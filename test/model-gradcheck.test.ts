@@ -34,19 +34,22 @@ function setState(runner: ReturnType<Model['runner']>, state: Float64Array[]): v
   }
 }
 
-const cases: Array<{ cell: CellType; layers: number; embed: number; dropout: number }> = [];
+const HIDDEN = 4;
+const cases: Array<{ cell: CellType; layers: number; embed: number; dropout: number; tie?: boolean }> = [];
 for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
   for (const layers of [1, 2]) {
     for (const embed of [0, 3]) cases.push({ cell, layers, embed, dropout: 0 });
   }
   cases.push({ cell, layers: 2, embed: 3, dropout: 0.3 });
+  // Tied input/output weights: the table's gradient sums the output layer's and the input's.
+  cases.push({ cell, layers: 2, embed: HIDDEN, dropout: 0.3, tie: true });
 }
 
 describe('gradient check (float64, finite differences)', () => {
   for (const cs of cases) {
-    it(`${cs.cell} layers=${cs.layers} ${cs.embed ? `embed=${cs.embed}` : 'one-hot'} dropout=${cs.dropout}`, () => {
+    it(`${cs.cell} layers=${cs.layers} ${cs.embed ? `embed=${cs.embed}` : 'one-hot'} dropout=${cs.dropout}${cs.tie ? ' tied' : ''}`, () => {
       const be = new ReferenceBackend('f64');
-      const config: ModelConfig = { cell: cs.cell, vocabSize: V, hidden: 4, layers: cs.layers, embed: cs.embed, dropout: cs.dropout };
+      const config: ModelConfig = { cell: cs.cell, vocabSize: V, hidden: HIDDEN, layers: cs.layers, embed: cs.embed, dropout: cs.dropout, tie: cs.tie };
       const model = Model.create(be, config, 7);
       const rng = new Random(11);
       // Larger weights than the default init so every nonlinearity is exercised off its linear part.

@@ -73,6 +73,11 @@ export interface Backend {
   gatherRows(table: Tensor, ids: Tensor, out: Tensor): void;
   /** dTable: [V, D] rows ids[n] += dOut: [N, D] row n. Gradient of gatherRows. */
   scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void;
+  /**
+   * table: [V, D] row ids[n] = src: [N, D] row n, for distinct ids. Puts back rows taken out
+   * with gatherRows (a row-sparse optimizer update works on the rows a window touched only).
+   */
+  scatterRows(src: Tensor, ids: Tensor, table: Tensor): void;
 
   // ---- recurrent cells, one time step over B streams ----------------------------------------
   /** Vanilla RNN. h: [B, H] = tanh(pre: [B, H]). */

@@ -189,6 +189,19 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  scatterRows(src: Tensor, ids: Tensor, table: Tensor): void {
+    const [v, d] = asMatrix(table);
+    const s = cpu(src).data;
+    const idx = cpu(ids).data;
+    const t = cpu(table).data;
+    if (s.length !== idx.length * d) throw new Error('scatterRows: src shape does not match ids x row size');
+    for (let n = 0; n < idx.length; n++) {
+      const id = idx[n];
+      if (id < 0 || id >= v) throw new Error(`scatterRows: id ${id} outside [0, ${v})`);
+      t.set(s.subarray(n * d, n * d + d), id * d);
+    }
+  }
+
   // ---- recurrent cells ----------------------------------------------------------------------
 
   rnnForward(pre: Tensor, h: Tensor): void {

@@ -6,6 +6,7 @@ import { CharnnError } from '../errors.js';
 import { type ModelConfig, validateModelConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
 import type { TrainConfig } from '../train/config.js';
+import { OPTIMIZERS, type OptimizerName } from '../train/optimizer.js';
 import type { TrainState } from '../train/trainer.js';
 import { readCheckpoint } from './read.js';
 import { type Checkpoint, type CheckpointTensor, requireTensor } from './types.js';
@@ -142,8 +143,9 @@ export async function readTrainingFile(path: string): Promise<TrainingFile> {
   // "layers": 1e12 would otherwise be looped over).
   const m = meta.model;
   const layerTensors = checkpoint.tensors.filter((x) => /^layers\.\d+\.Wx$/.test(x.name)).length;
-  const outW = checkpoint.tensors.find((x) => x.name === 'out.W');
-  if (layerTensors !== m.layers || !outW || outW.shape[0] !== m.hidden || outW.shape[1] !== m.vocabSize) {
+  const outB = checkpoint.tensors.find((x) => x.name === 'out.b');
+  const wh0 = checkpoint.tensors.find((x) => x.name === 'layers.0.Wh');
+  if (layerTensors !== m.layers || !outB || outB.shape[0] !== m.vocabSize || !wh0 || wh0.shape[0] !== m.hidden) {
     throw new CharnnError(`${path}: the model description does not match its tensors`, 'the file was not written by a compatible charnn; start a new run');
   }
   const tok = meta.tokenizer as unknown;
@@ -167,7 +169,7 @@ export async function readTrainingFile(path: string): Promise<TrainingFile> {
   numbers(t.config, 'config', ['batch', 'seq', 'clip', 'clipNorm', 'lrDecay', 'lrDecayEvery', 'seed', 'iters', 'epochs', 'timeSeconds', 'evalEvery', 'sampleLength', 'saveEvery', 'valFrac']);
   const config = t.config as Record<string, unknown>;
   numbers(config.optimizer, 'config.optimizer', ['lr', 'eps', 'alpha', 'beta1', 'beta2']);
-  if (!['adagrad', 'rmsprop', 'adam'].includes((config.optimizer as Record<string, unknown>).name as string)) throw bad('config.optimizer.name');
+  if (!OPTIMIZERS.includes((config.optimizer as Record<string, unknown>).name as OptimizerName)) throw bad('config.optimizer.name');
   numbers(t.batcher, 'batcher', ['epoch', 'windowInEpoch']);
   numbers(t.corpus, 'corpus', ['tokens', 'trainTokens', 'valTokens']);
   if (typeof (t.corpus as Record<string, unknown>).source !== 'string') throw bad('corpus.source');

@@ -36,6 +36,7 @@ interface TrainArgs {
   hidden?: number;
   layers?: number;
   embed?: number;
+  tie?: boolean;
   dropout?: number;
   batch?: number;
   seq?: number;
@@ -43,6 +44,8 @@ interface TrainArgs {
   lr?: number;
   lrDecay?: number;
   lrDecayEvery?: number;
+  plateauDecay?: number;
+  plateauPatience?: number;
   clip?: number;
   clipNorm?: number;
   seed?: number;
@@ -75,6 +78,8 @@ const DEFAULTS = {
   optim: 'adagrad',
   lrDecay: 1,
   lrDecayEvery: 0,
+  plateauDecay: 1,
+  plateauPatience: 0,
   clip: 5,
   clipNorm: 0,
   iters: 0,
@@ -98,13 +103,16 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('hidden', { type: 'number', describe: d('hidden units per layer', DEFAULTS.hidden) })
     .option('layers', { type: 'number', describe: 'stacked recurrent layers [default: 2; 1 for --model rnn, as min-char-rnn]' })
     .option('embed', { type: 'number', describe: 'learned embedding size; 0 = one-hot input [default: 0 for char, --hidden for word]' })
+    .option('tie', { type: 'boolean', describe: 'tie the output layer to the embedding table (needs --embed = --hidden) [default: false]' })
     .option('dropout', { type: 'number', describe: d('dropout between layers and before the output', DEFAULTS.dropout) })
     .option('batch', { alias: 'b', type: 'number', describe: d('parallel streams per step (1 = min-char-rnn)', DEFAULTS.batch) })
     .option('seq', { alias: 't', type: 'number', describe: d('truncated-BPTT window length', DEFAULTS.seq) })
     .option('optim', { type: 'string', choices: OPTIMIZERS, describe: d('optimizer', DEFAULTS.optim) })
-    .option('lr', { type: 'number', describe: 'learning rate [default: 0.1 adagrad, 0.002 rmsprop/adam]' })
+    .option('lr', { type: 'number', describe: 'learning rate [default: 0.1 adagrad, 0.002 rmsprop/adam, 1 sgd]' })
     .option('lr-decay', { type: 'number', describe: d('multiply the learning rate by this ...', DEFAULTS.lrDecay) })
     .option('lr-decay-every', { type: 'number', describe: d('... every N iterations (0 = every epoch)', DEFAULTS.lrDecayEvery) })
+    .option('plateau-decay', { type: 'number', describe: d('multiply the learning rate by this when validation stops improving (1 = off)', DEFAULTS.plateauDecay) })
+    .option('plateau-patience', { type: 'number', describe: d('... after this many validations in a row without a new best', DEFAULTS.plateauPatience) })
     .option('clip', { type: 'number', describe: d('clip each gradient element to [-clip, clip] (0 = off)', DEFAULTS.clip) })
     .option('clip-norm', { type: 'number', describe: d('rescale gradients to this global L2 norm at most (0 = off)', DEFAULTS.clipNorm) })
     .option('seed', { type: 'number', describe: 'random seed; the same seed and options repeat a run exactly [default: random, printed]' })
@@ -164,6 +172,8 @@ function freshConfigs(a: TrainArgs) {
     clipNorm: a.clipNorm ?? DEFAULTS.clipNorm,
     lrDecay: a.lrDecay ?? DEFAULTS.lrDecay,
     lrDecayEvery: a.lrDecayEvery ?? DEFAULTS.lrDecayEvery,
+    plateauDecay: a.plateauDecay ?? DEFAULTS.plateauDecay,
+    plateauPatience: a.plateauPatience ?? DEFAULTS.plateauPatience,
     seed: a.seed ?? freshSeed(),
     ...(stopConditions(a) ?? { iters: 0, epochs: 10, timeSeconds: 0 }),
     evalEvery: a.evalEvery ?? DEFAULTS.evalEvery,
@@ -182,6 +192,7 @@ function freshConfigs(a: TrainArgs) {
     layers: a.layers ?? (cell === 'rnn' ? 1 : DEFAULTS.layers),
     embed: a.embed ?? (level === 'word' ? hidden : 0),
     dropout: a.dropout ?? DEFAULTS.dropout,
+    tie: a.tie ?? false,
   };
   return { tokenizer, train, model };
 }
@@ -201,6 +212,7 @@ function conflictsWithRun(a: TrainArgs, m: ModelConfig, tok: TokenizerConfig, t:
     ['--hidden', a.hidden, m.hidden],
     ['--layers', a.layers, m.layers],
     ['--embed', a.embed, m.embed],
+    ['--tie', a.tie, m.tie ?? false],
     ['--dropout', a.dropout, m.dropout],
     ['--batch', a.batch, t.batch],
     ['--seq', a.seq, t.seq],
@@ -232,6 +244,8 @@ function resumedConfigs(a: TrainArgs, from: TrainingFile) {
     clipNorm: a.clipNorm ?? t.clipNorm,
     lrDecay: a.lrDecay ?? t.lrDecay,
     lrDecayEvery: a.lrDecayEvery ?? t.lrDecayEvery,
+    plateauDecay: a.plateauDecay ?? t.plateauDecay ?? DEFAULTS.plateauDecay,
+    plateauPatience: a.plateauPatience ?? t.plateauPatience ?? DEFAULTS.plateauPatience,
     ...(stopConditions(a) ?? { iters: t.iters, epochs: t.epochs, timeSeconds: t.timeSeconds }),
     evalEvery: a.evalEvery ?? t.evalEvery,
     sampleLength: a.sampleLength ?? t.sampleLength,

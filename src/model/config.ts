@@ -17,6 +17,12 @@ export interface ModelConfig {
   embed: number;
   /** Dropout probability on every layer's input except raw one-hot, and on the top output. */
   dropout: number;
+  /**
+   * Tied input and output weights (Press & Wolf 2017): the output layer is the embedding table
+   * transposed, logits = h @ embed^T, so there is no `out.W`. Needs embed = hidden. Absent in
+   * files written before it existed, which means untied.
+   */
+  tie?: boolean;
 }
 
 /** Pre-activation width per layer: the cell's gates side by side. */
@@ -31,4 +37,10 @@ export function validateModelConfig(c: ModelConfig): void {
   requirePositiveInteger('vocabulary size', c.vocabSize);
   if (!Number.isInteger(c.embed) || c.embed < 0) throw new UsageError(`--embed must be 0 (one-hot) or a positive integer, got ${c.embed}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new UsageError(`--dropout must be in [0, 1), got ${c.dropout}`);
+  if (c.tie && (c.embed === 0 || c.embed !== c.hidden)) {
+    throw new UsageError(
+      `--tie needs an embedding as wide as the hidden layer, got --embed ${c.embed} and --hidden ${c.hidden}`,
+      `add --embed ${c.hidden}`,
+    );
+  }
 }

@@ -34,8 +34,13 @@ export class Model {
     return new Model(backend, config, new ParamSet(specs, tensors));
   }
 
-  runner(T: number, B: number, opts: { training: boolean }): WindowRunner {
-    return new WindowRunner(this, T, B, opts.training);
+  /**
+   * `sparseEmbeddingGrad`: a training runner gives the embedding table's gradient as the rows
+   * the window read only (see `trainStep`); for optimizers whose update of a zero-gradient row
+   * is no update (SGD, Adagrad), so that the large table costs nothing per step beyond them.
+   */
+  runner(T: number, B: number, opts: { training: boolean; sparseEmbeddingGrad?: boolean }): WindowRunner {
+    return new WindowRunner(this, T, B, opts.training, opts.sparseEmbeddingGrad ?? false);
   }
 }
 
@@ -67,6 +72,16 @@ export class WindowRunner {
   private readonly droppedTop: Tensor | null;
   private readonly dH: Tensor | null; // [T*B, H] gradient scratch
   private readonly dEmbedded: Tensor | null; // [T*B, E]
+  /** Row-sparse embedding gradient: the window's distinct input ids and each position's slot among them. */
+  private readonly sparseEmbed: {
+    rowIds: Tensor; // i32 [T*B, 1]: the first `count` hold the distinct ids
+    slots: Tensor; // i32 [T*B]: position -> index into rowIds
+    values: Tensor; // [T*B, E]: row k is the gradient of table row rowIds[k]
+    hostRowIds: Int32Array;
+    hostSlots: Int32Array;
+    slotOf: Map<number, number>;
+    count: number;
+  } | null;
   private dropoutSeed = 0;
 
   constructor(
@@ -74,6 +89,7 @@ export class WindowRunner {
     readonly T: number,
     readonly B: number,
     readonly training: boolean,
+    sparseEmbeddingGrad = false,
   ) {
     const be = (this.be = model.backend);
     const c = (this.cfg = model.config);
@@ -94,12 +110,44 @@ export class WindowRunner {
     this.droppedTop = useDropout ? be.zeros([TB, c.hidden]) : null;
     this.dH = training ? be.zeros([TB, c.hidden]) : null;
     this.dEmbedded = training && c.embed > 0 ? be.zeros([TB, c.embed]) : null;
+    // A tied table's gradient is dense anyway: every row gets the output layer's share.
+    this.sparseEmbed =
+      training && sparseEmbeddingGrad && c.embed > 0 && !c.tie
+        ? {
+            rowIds: be.zeros([TB, 1], 'i32'),
+            slots: be.zeros([TB], 'i32'),
+            values: be.zeros([TB, c.embed]),
+            hostRowIds: new Int32Array(TB),
+            hostSlots: new Int32Array(TB),
+            slotOf: new Map(),
+            count: 0,
+          }
+        : null;
   }
 
   /** Load a window: ids time-major (t*B + b). Targets may be omitted when only logits are wanted. */
   setWindow(inputs: Int32Array, targets?: Int32Array): void {
     this.be.write(this.inputs, inputs);
     if (targets) this.be.write(this.targets, targets);
+    if (this.sparseEmbed) this.indexEmbeddingRows(inputs);
+  }
+
+  /** The window's distinct input ids, in order of first appearance, and each position's slot. */
+  private indexEmbeddingRows(inputs: Int32Array): void {
+    const sp = this.sparseEmbed!;
+    sp.slotOf.clear();
+    for (let n = 0; n < inputs.length; n++) {
+      let slot = sp.slotOf.get(inputs[n]);
+      if (slot === undefined) {
+        slot = sp.slotOf.size;
+        sp.slotOf.set(inputs[n], slot);
+        sp.hostRowIds[slot] = inputs[n];
+      }
+      sp.hostSlots[n] = slot;
+    }
+    sp.count = sp.slotOf.size;
+    this.be.write(sp.rowIds, sp.hostRowIds);
+    this.be.write(sp.slots, sp.hostSlots);
   }
 
   /** Forget every stream's carried state. */
@@ -168,7 +216,9 @@ export class WindowRunner {
     }
     const top = this.topOutput();
     if (this.droppedTop) be.dropout(this.layers[c.layers - 1].outputs(), this.droppedTop, c.dropout, this.seedFor(c.layers));
-    be.gemm(false, false, 1, top, P.get('out.W'), 0, this.logits);
+    // logits: [T*B, V] = top: [T*B, H] @ out.W: [H, V], or @ embed^T: [E = H, V] when tied.
+    if (c.tie) be.gemm(false, true, 1, top, P.get('embed'), 0, this.logits);
+    else be.gemm(false, false, 1, top, P.get('out.W'), 0, this.logits);
     be.addRowVector(this.logits, P.get('out.b'));
     if (withLoss) be.softmaxCrossEntropy(this.logits, this.targets, this.losses, null, 0);
   }
@@ -179,9 +229,11 @@ export class WindowRunner {
 
   /**
    * Forward with loss, then backward: fills `grads` (same specs as the parameters) with the
-   * gradient of gradScale * (sum of the window's losses). Overwrites every gradient.
+   * gradient of gradScale * (sum of the window's losses), overwriting every gradient, and
+   * returns the gradients: `grads` itself, or with a runner made with `sparseEmbeddingGrad`,
+   * `grads` with the embedding's entry replaced by the rows the window read (row-sparse).
    */
-  trainStep(grads: ParamSet, gradScale: number, dropoutSeed = 0): void {
+  trainStep(grads: ParamSet, gradScale: number, dropoutSeed = 0): ParamSet {
     if (!this.training) throw new Error('trainStep on a runner made without gradients');
     const be = this.be;
     const c = this.cfg;
@@ -190,10 +242,17 @@ export class WindowRunner {
     be.softmaxCrossEntropy(this.logits, this.targets, this.losses, this.logits, gradScale);
     const dLogits = this.logits;
     const top = this.topOutput();
-    be.gemm(true, false, 1, top, dLogits, 0, grads.get('out.W'));
     be.sumRows(dLogits, grads.get('out.b'), false);
     const dH = this.dH!;
-    be.gemm(false, true, 1, dLogits, P.get('out.W'), 0, dH);
+    if (c.tie) {
+      // The output layer's share of the tied table's gradient: [V, E] = dLogits^T @ top. The
+      // input side's rows are added to it below.
+      be.gemm(true, false, 1, dLogits, top, 0, grads.get('embed'));
+      be.gemm(false, false, 1, dLogits, P.get('embed'), 0, dH);
+    } else {
+      be.gemm(true, false, 1, top, dLogits, 0, grads.get('out.W'));
+      be.gemm(false, true, 1, dLogits, P.get('out.W'), 0, dH);
+    }
     if (this.droppedTop) be.dropout(dH, dH, c.dropout, this.seedFor(c.layers));
     for (let l = c.layers - 1; l >= 0; l--) {
       const ws = this.layers[l];
@@ -211,11 +270,24 @@ export class WindowRunner {
       const dX = l === 0 ? this.dEmbedded! : dH;
       be.gemm(false, true, 1, ws.dPre, p.Wx, 0, dX);
       if (this.dropped[l]) be.dropout(dX, dX, c.dropout, this.seedFor(l));
-      if (l === 0) {
-        const dE = grads.get('embed');
-        be.fill(dE, 0);
-        be.scatterAddRows(dX, this.inputs, dE);
-      }
+      if (l === 0) return this.embeddingGrad(dX, grads);
     }
+    return grads;
+  }
+
+  /** Adds the input side's gradient of the embedding table, dX: [T*B, E], into the gradients. */
+  private embeddingGrad(dX: Tensor, grads: ParamSet): ParamSet {
+    const be = this.be;
+    const sp = this.sparseEmbed;
+    if (sp) {
+      be.fill(sp.values, 0);
+      be.scatterAddRows(dX, sp.slots, sp.values);
+      return grads.withSparseRows('embed', be.rows(sp.values, 0, sp.count), be.rows(sp.rowIds, 0, sp.count));
+    }
+    const dE = grads.get('embed');
+    // Tied weights: dE already holds the output layer's share.
+    if (!this.cfg.tie) be.fill(dE, 0);
+    be.scatterAddRows(dX, this.inputs, dE);
+    return grads;
   }
 }

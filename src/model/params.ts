@@ -21,7 +21,7 @@ export interface ParamSpec {
  *   layers.l.Wh      [H, G]
  *   layers.l.b       [G]               input-side bias (PyTorch's bias_ih)
  *   layers.l.bh      [G]               GRU only: hidden-side bias (bias_hh), inside r * (h Wh + bh)
- *   out.W            [H, V]
+ *   out.W            [H, V]            (not with tied weights: the output layer is embed^T)
  *   out.b            [V]
  * Gated cells (LSTM, GRU) start as PyTorch's do (uniform in +-1/sqrt(H)); the LSTM forget-gate
  * bias starts at 1 so early gradients flow through the cell state. The vanilla RNN starts as
@@ -46,7 +46,7 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
     });
     if (c.cell === 'gru') specs.push({ name: `layers.${l}.bh`, shape: [G], init: { kind: 'constant', value: 0 } });
   }
-  specs.push({ name: 'out.W', shape: [H, c.vocabSize], init: weight });
+  if (!c.tie) specs.push({ name: 'out.W', shape: [H, c.vocabSize], init: weight });
   specs.push({ name: 'out.b', shape: [c.vocabSize], init: { kind: 'constant', value: 0 } });
   return specs;
 }
@@ -63,21 +63,41 @@ export function initialValues(spec: ParamSpec, rng: Random): Float32Array {
   return v;
 }
 
-/** Named tensors in spec order: the model's parameters, or gradients / optimizer slots like them. */
+/**
+ * Named tensors in spec order: the model's parameters, or gradients / optimizer slots like them.
+ * A gradient set may hold some entries row-sparse: `rowIds[i]` (i32 [U, 1], distinct) then lists
+ * the rows of parameter i that `tensors[i]` ([U, ...]) holds, every other row's gradient being
+ * zero. The embedding table's gradient is one: a window reads only a few of its V rows.
+ */
 export class ParamSet {
   constructor(
     readonly specs: readonly ParamSpec[],
     readonly tensors: readonly Tensor[],
+    readonly rowIds: ReadonlyArray<Tensor | null> = specs.map(() => null),
   ) {}
 
   static zeros(backend: Backend, specs: readonly ParamSpec[]): ParamSet {
     return new ParamSet(specs, specs.map((s) => backend.zeros(s.shape)));
   }
 
+  /** This set with entry `name` replaced by the rows `rowIds` of the parameter, held in `values`. */
+  withSparseRows(name: string, values: Tensor, rowIds: Tensor): ParamSet {
+    const i = this.indexOf(name);
+    const tensors = [...this.tensors];
+    const rows = [...this.rowIds];
+    tensors[i] = values;
+    rows[i] = rowIds;
+    return new ParamSet(this.specs, tensors, rows);
+  }
+
   get(name: string): Tensor {
+    return this.tensors[this.indexOf(name)];
+  }
+
+  indexOf(name: string): number {
     const i = this.specs.findIndex((s) => s.name === name);
     if (i < 0) throw new Error(`no parameter named ${name}`);
-    return this.tensors[i];
+    return i;
   }
 
   has(name: string): boolean {

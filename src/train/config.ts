@@ -17,6 +17,13 @@ export interface TrainConfig {
   lrDecay: number;
   /** ... every this many iterations (0 = at every epoch end). */
   lrDecayEvery: number;
+  /**
+   * Multiply the learning rate by this when validation stops improving (1 = off) ... Absent
+   * (off) in files written before it existed.
+   */
+  plateauDecay?: number;
+  /** ... after this many validations in a row without a new best (0 = at the first). */
+  plateauPatience?: number;
   seed: number;
   /** Stop after this many iterations / epochs / seconds (0 = no limit; at least one is set). */
   iters: number;
@@ -46,6 +53,9 @@ export function validateTrainConfig(c: TrainConfig): void {
   requireNonNegativeNumber('--clip-norm', c.clipNorm);
   if (!(c.optimizer.lr > 0) || !Number.isFinite(c.optimizer.lr)) throw new UsageError(`--lr must be positive, got ${c.optimizer.lr}`);
   if (!(c.lrDecay > 0 && c.lrDecay <= 1)) throw new UsageError(`--lr-decay must be in (0, 1], got ${c.lrDecay}`);
+  const plateau = c.plateauDecay ?? 1;
+  if (!(plateau > 0 && plateau <= 1)) throw new UsageError(`--plateau-decay must be in (0, 1], got ${plateau}`);
+  requireNonNegativeInteger('--plateau-patience', c.plateauPatience ?? 0);
   if (!(c.valFrac >= 0 && c.valFrac < 1)) throw new UsageError(`--val-frac must be in [0, 1), got ${c.valFrac}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${c.seed}`);
 }

@@ -1,9 +1,9 @@
-import type { Backend } from '../backend/backend.js';
+import type { Backend, Tensor } from '../backend/backend.js';
 import { UsageError } from '../errors.js';
 import { ParamSet } from '../model/params.js';
 
-export type OptimizerName = 'adagrad' | 'rmsprop' | 'adam';
-export const OPTIMIZERS: readonly OptimizerName[] = ['adagrad', 'rmsprop', 'adam'];
+export type OptimizerName = 'adagrad' | 'rmsprop' | 'adam' | 'sgd';
+export const OPTIMIZERS: readonly OptimizerName[] = ['adagrad', 'rmsprop', 'adam', 'sgd'];
 
 export interface OptimizerConfig {
   name: OptimizerName;
@@ -16,7 +16,12 @@ export interface OptimizerConfig {
   beta2: number;
 }
 
-/** Defaults per optimizer: min-char-rnn's Adagrad, char-rnn's RMSprop, PyTorch's Adam. */
+/**
+ * Defaults per optimizer: min-char-rnn's Adagrad, char-rnn's RMSprop, PyTorch's Adam, and plain
+ * SGD at 1. (charnn's objective sums the loss over a window's T steps, so PyTorch recipes written
+ * for a per-token mean loss take lr / T and clip-norm * T here: word_language_model's lr 20 and
+ * clip 0.25 at T = 35 are --lr 0.57 --clip-norm 8.75.)
+ */
 export function defaultOptimizerConfig(name: OptimizerName): OptimizerConfig {
   switch (name) {
     case 'adagrad':
@@ -25,14 +30,26 @@ export function defaultOptimizerConfig(name: OptimizerName): OptimizerConfig {
       return { name, lr: 2e-3, eps: 1e-8, alpha: 0.95, beta1: 0, beta2: 0 };
     case 'adam':
       return { name, lr: 2e-3, eps: 1e-8, alpha: 0, beta1: 0.9, beta2: 0.999 };
+    case 'sgd':
+      return { name, lr: 1, eps: 0, alpha: 0, beta1: 0, beta2: 0 };
     default:
-      throw new UsageError(`unknown optimizer '${name as string}'`, 'use adagrad, rmsprop or adam');
+      throw new UsageError(`unknown optimizer '${name as string}'`, `use ${OPTIMIZERS.join(', ')}`);
   }
 }
 
 /** How many state slots (tensors shaped like the parameters) each optimizer keeps. */
 function slotNames(name: OptimizerName): string[] {
+  if (name === 'sgd') return [];
   return name === 'adam' ? ['m', 'v'] : name === 'adagrad' ? ['mem', 'memComp'] : ['ms'];
+}
+
+/**
+ * Whether the update of a parameter row whose gradient is zero leaves the row and its slots
+ * exactly as they were, so a row-sparse gradient may update only its rows. Not so for Adam
+ * (momentum keeps moving the row) or RMSprop (its average decays).
+ */
+export function updatesRowsIndependently(name: OptimizerName): boolean {
+  return name === 'sgd' || name === 'adagrad';
 }
 
 /**
@@ -44,6 +61,8 @@ export class Optimizer {
   readonly slots: Map<string, ParamSet>;
   /** Updates applied so far (Adam's bias correction counts from 1). */
   step = 0;
+  /** Scratch for row-sparse updates: the touched rows of the parameter and of each slot. */
+  private readonly rowScratch = new Map<number, Tensor[]>();
 
   constructor(
     private readonly be: Backend,
@@ -53,31 +72,60 @@ export class Optimizer {
     this.slots = new Map(slotNames(config.name).map((n) => [n, ParamSet.zeros(be, params.specs)]));
   }
 
-  /** Apply one update with learning rate `lr` (the schedule's current value). */
+  /**
+   * Apply one update with learning rate `lr` (the schedule's current value). A row-sparse
+   * gradient (see ParamSet) updates only its rows, which is exact only when
+   * `updatesRowsIndependently` holds for this optimizer.
+   */
   update(params: ParamSet, grads: ParamSet, lr: number): void {
-    const c = this.config;
-    const be = this.be;
     this.step++;
+    const slotSets = [...this.slots.values()];
     params.tensors.forEach((p, i) => {
       const g = grads.tensors[i];
-      switch (c.name) {
-        case 'adagrad':
-          be.adagrad(p, g, this.slot('mem').tensors[i], this.slot('memComp').tensors[i], lr, c.eps);
-          break;
-        case 'rmsprop':
-          be.rmsprop(p, g, this.slot('ms').tensors[i], lr, c.alpha, c.eps);
-          break;
-        case 'adam':
-          be.adam(p, g, this.slot('m').tensors[i], this.slot('v').tensors[i], lr, c.beta1, c.beta2, c.eps, this.step);
-          break;
+      const rowIds = grads.rowIds[i];
+      if (!rowIds) {
+        this.apply(p, g, slotSets.map((s) => s.tensors[i]), lr);
+        return;
       }
+      if (!updatesRowsIndependently(this.config.name)) throw new Error(`${this.config.name} cannot update rows alone`);
+      // Take the rows out of the parameter and its slots, update them, put them back.
+      const tables = [p, ...slotSets.map((s) => s.tensors[i])];
+      const rows = this.scratchRows(i, tables, g);
+      tables.forEach((t, k) => this.be.gatherRows(t, rowIds, rows[k]));
+      this.apply(rows[0], g, rows.slice(1), lr);
+      tables.forEach((t, k) => this.be.scatterRows(rows[k], rowIds, t));
     });
   }
 
-  private slot(name: string): ParamSet {
-    const s = this.slots.get(name);
-    if (!s) throw new Error(`optimizer ${this.config.name} has no slot ${name}`);
-    return s;
+  /** The update rule on one tensor: p with gradient g and this optimizer's slot tensors for it. */
+  private apply(p: Tensor, g: Tensor, slots: Tensor[], lr: number): void {
+    const c = this.config;
+    const be = this.be;
+    switch (c.name) {
+      case 'sgd':
+        be.axpy(-lr, g, p);
+        break;
+      case 'adagrad':
+        be.adagrad(p, g, slots[0], slots[1], lr, c.eps);
+        break;
+      case 'rmsprop':
+        be.rmsprop(p, g, slots[0], lr, c.alpha, c.eps);
+        break;
+      case 'adam':
+        be.adam(p, g, slots[0], slots[1], lr, c.beta1, c.beta2, c.eps, this.step);
+        break;
+    }
+  }
+
+  /** Row buffers shaped like g: [U, D] for the parameter and each slot, grown as U needs. */
+  private scratchRows(i: number, tables: Tensor[], g: Tensor): Tensor[] {
+    const U = g.shape[0];
+    let held = this.rowScratch.get(i);
+    if (!held || held[0].shape[0] < U) {
+      held = tables.map(() => this.be.zeros([Math.max(U, 2 * (held?.[0].shape[0] ?? 0)), ...g.shape.slice(1)]));
+      this.rowScratch.set(i, held);
+    }
+    return held.map((t) => this.be.rows(t, 0, U));
   }
 }
 

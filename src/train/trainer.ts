@@ -7,7 +7,7 @@ import { Sampler } from '../sample/sampler.js';
 import { Random } from '../util/random.js';
 import type { TrainConfig } from './config.js';
 import { evaluateRegion } from './evaluate.js';
-import { Optimizer, clipGradients } from './optimizer.js';
+import { Optimizer, clipGradients, updatesRowsIndependently } from './optimizer.js';
 
 /** The part of training that changes every iteration; all of it goes into checkpoints. */
 export interface TrainState {
@@ -19,6 +19,8 @@ export interface TrainState {
   smoothLoss: number;
   bestValLoss: number;
   bestValIteration: number;
+  /** Validations in a row that did not improve on bestValLoss (for --plateau-decay). */
+  evalsWithoutImprovement?: number;
   tokensSeen: number;
   /** Training seconds, summed over every run that continued this one. */
   elapsedSeconds: number;
@@ -130,7 +132,7 @@ export class Trainer {
     readonly state: TrainState,
   ) {
     const { seq: T, batch: B } = config;
-    this.runner = model.runner(T, B, { training: true });
+    this.runner = model.runner(T, B, { training: true, sparseEmbeddingGrad: updatesRowsIndependently(config.optimizer.name) });
     this.grads = ParamSet.zeros(model.backend, model.params.specs);
     this.rng = new Random(state.rng);
     this.inputs = new Int32Array(T * B);
@@ -219,14 +221,14 @@ export class Trainer {
       // The objective is min-char-rnn's: the loss summed over the window's T steps, averaged
       // over the B streams. Its scale matters: clip thresholds apply to this gradient, and with
       // a per-token mean instead, Adagrad's epsilon would swamp the small early gradients of Wh.
-      this.runner.trainStep(this.grads, 1 / B, this.rng.nextU32());
+      const grads = this.runner.trainStep(this.grads, 1 / B, this.rng.nextU32());
       const losses = await this.backend.read(this.runner.losses);
       let sum = 0;
       for (let i = 0; i < losses.length; i++) sum += losses[i];
       // NaN or infinity: stop before the update, which would spread it into every weight.
       if (!Number.isFinite(sum)) return diverge(s.iteration + 1, `the loss is ${sum}`);
-      const gradNorm = await clipGradients(this.backend, this.grads, c.clip, c.clipNorm);
-      this.optimizer.update(this.model.params, this.grads, s.lr);
+      const gradNorm = await clipGradients(this.backend, grads, c.clip, c.clipNorm);
+      this.optimizer.update(this.model.params, grads, s.lr);
       s.iteration++;
       s.tokensSeen += T * B;
       s.rng = this.rng.state();
@@ -300,6 +302,9 @@ export class Trainer {
     if (best) {
       s.bestValLoss = valLoss;
       s.bestValIteration = s.iteration;
+      s.evalsWithoutImprovement = 0;
+    } else if (Number.isFinite(valLoss)) {
+      this.onPlateau();
     }
     if (Number.isFinite(valLoss)) s.history.val.push([s.iteration, valLoss]);
     const sample = this.config.sampleLength > 0 ? await this.sample(this.config.sampleLength) : '';
@@ -307,6 +312,22 @@ export class Trainer {
     observer.eval?.(report);
     if (best) await observer.save?.('best', this);
     return report;
+  }
+
+  /**
+   * A validation that did not improve: after more than --plateau-patience of them in a row,
+   * multiply the learning rate by --plateau-decay (as PyTorch's word_language_model divides
+   * it by 4 whenever validation stalls).
+   */
+  private onPlateau(): void {
+    const s = this.state;
+    const { plateauDecay, plateauPatience } = this.config;
+    if (!(plateauDecay !== undefined && plateauDecay < 1)) return;
+    s.evalsWithoutImprovement = (s.evalsWithoutImprovement ?? 0) + 1;
+    if (s.evalsWithoutImprovement > (plateauPatience ?? 0)) {
+      s.lr *= plateauDecay;
+      s.evalsWithoutImprovement = 0;
+    }
   }
 
   /** A short sample at temperature 1, from its own RNG so it does not disturb training's. */
