@@ -179,6 +179,14 @@ describe('detokenization', () => {
     );
   });
 
+  it('reads a punctuation run kept as one token by its first character before it and its last after it', () => {
+    expect(detokenize(['«', 'crème', '»,', 's’il', 'vous', 'plaît', '?!', '(', 'oui', ').', '—', 'non', '!?'])).toBe('«crème», s’il vous plaît?! (oui). — non!?');
+  });
+
+  it('puts no space on either side of CJK full-width punctuation', () => {
+    expect(detokenize(['東京', '、', '大阪', '。', '「', 'こんにちは', '」', 'と', '言った'])).toBe('東京、大阪。「こんにちは」と 言った');
+  });
+
   it('reassembles ordinarily spaced text that went through the punct tokenizer', () => {
     const text = 'Well, "this" (I think) works: yes!\nA new line... and the end.';
     expect(detokenize(tokenizeText(text, 'word', 'punct'))).toBe(text);

@@ -1,7 +1,9 @@
-/** Tokens written straight after the previous token, without a space. */
-const CLOSING = new Set([',', '.', ';', ':', '!', '?', ')', ']', '}', '’', '”', '»', '…', '...', '%']);
-/** Tokens after which the next token follows without a space. */
+/** Punctuation written straight after the previous token, without a space. */
+const CLOSING = new Set([',', '.', ';', ':', '!', '?', ')', ']', '}', '’', '”', '»', '…', '%']);
+/** Punctuation after which the next token follows without a space. */
 const OPENING = new Set(['(', '[', '{', '“', '‘', '«', '¿', '¡']);
+/** CJK full-width punctuation carries its own spacing: no space on either side of it. */
+const FULL_WIDTH = new Set([...'、。，．！？：；）」』】〉》（「『【〈《']);
 /** WikiText's escaped infix punctuation ("state @-@ of @-@ the @-@ art") is written joined ("state-of-the-art"). */
 const INFIX: ReadonlyMap<string, string> = new Map([
   ['@-@', '-'],
@@ -12,7 +14,9 @@ const INFIX: ReadonlyMap<string, string> = new Map([
 /**
  * Reassembles word-level tokens into text, one token at a time, so a sampler can print each
  * token as soon as it is drawn. Tokens are separated by a space except around line breaks,
- * before closing punctuation and after opening punctuation. A straight quote (" or ') opens
+ * before closing punctuation and after opening punctuation (a run of punctuation kept as one
+ * token, such as "»," or "?!", counts by its first character before it and its last after it),
+ * and on both sides of CJK full-width punctuation. A straight quote (" or ') opens
  * a quotation when none is open and closes it otherwise; line breaks forget open quotes, so an
  * unbalanced quote affects one line at most.
  */
@@ -33,8 +37,10 @@ export class Detokenizer {
       this.glueNext = true;
       return infix;
     }
-    let glueBefore = this.glueNext || CLOSING.has(token);
-    this.glueNext = OPENING.has(token);
+    const first = firstCodePoint(token);
+    const last = lastCodePoint(token);
+    let glueBefore = this.glueNext || CLOSING.has(first) || FULL_WIDTH.has(first);
+    this.glueNext = OPENING.has(last) || FULL_WIDTH.has(last);
     if (token === '"' || token === "'") {
       if (this.openQuotes.delete(token)) {
         glueBefore = true;
@@ -45,6 +51,15 @@ export class Detokenizer {
     }
     return glueBefore ? token : ' ' + token;
   }
+}
+
+function firstCodePoint(token: string): string {
+  return String.fromCodePoint(token.codePointAt(0)!);
+}
+
+function lastCodePoint(token: string): string {
+  const low = token.charCodeAt(token.length - 1);
+  return token.slice(low >= 0xdc00 && low <= 0xdfff && token.length >= 2 ? -2 : -1);
 }
 
 /** Joins a whole list of word-level tokens into text (see Detokenizer for the spacing rules). */

@@ -11,7 +11,7 @@ export interface ModelInfo {
   file: string;
   bytes: number;
   charnnVersion: string | null;
-  model: { cell: string; layers: number; hidden: number; embed: number; dropout: number; vocabSize: number };
+  model: { cell: string; layers: number; hidden: number; embed: number; tie: boolean; dropout: number; vocabSize: number };
   parameters: {
     /** Model parameters (what sampling needs). */
     model: number;
@@ -115,6 +115,7 @@ export async function describeModelFile(path: string): Promise<ModelInfo> {
       layers: Number(model.layers),
       hidden: Number(model.hidden),
       embed: Number(model.embed),
+      tie: model.tie === true,
       dropout: Number(model.dropout),
       vocabSize: Number(model.vocabSize),
     },
@@ -186,7 +187,7 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const more = (value: string) => lines.push(`${''.padEnd(12)}${value}`);
   const m = info.model;
   row('file', `${info.file} (${fmtBytes(info.bytes)}${info.charnnVersion ? `, written by charnn ${info.charnnVersion}` : ''})`);
-  row('model', `${m.cell.toUpperCase()}, ${m.layers} layer${m.layers === 1 ? '' : 's'} × ${m.hidden} units, ${m.embed > 0 ? `embedding ${m.embed}` : 'one-hot input'}, dropout ${m.dropout}`);
+  row('model', `${m.cell.toUpperCase()}, ${m.layers} layer${m.layers === 1 ? '' : 's'} × ${m.hidden} units, ${m.embed > 0 ? `embedding ${m.embed}${m.tie ? ' tied to the output layer' : ''}` : 'one-hot input'}, dropout ${m.dropout}`);
   const p = info.parameters;
   const extra = [p.optimizer > 0 ? `${group(p.optimizer)} optimizer state` : '', p.carriedState > 0 ? `${group(p.carriedState)} carried state` : ''].filter(Boolean);
   row('parameters', `${group(p.model)}${extra.length ? ` (file also holds ${extra.join(' and ')} values for resuming)` : ''}`);
@@ -208,7 +209,7 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const epochText = t.progress !== null ? `epoch ${t.progress.toFixed(2)}` : t.epoch !== null ? `epoch ${t.epoch}` : '';
   row('training', [t.iteration !== null ? `iteration ${group(t.iteration)}` : '', epochText, t.tokensSeen !== null ? `${group(t.tokensSeen)} tokens seen` : '', t.elapsedSeconds !== null ? fmtDuration(t.elapsedSeconds) : '', t.backend ? `${t.backend} backend` : ''].filter(Boolean).join(', '));
   const optText = opt ? `${String(opt.name)} lr ${t.lr ?? String(opt.lr)}${opt.lr !== t.lr && t.lr !== null ? ` (from ${String(opt.lr)})` : ''}` : '';
-  more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, `clip ${String(c.clip)}${c.clipNorm ? `, clip-norm ${String(c.clipNorm)}` : ''}`, `seed ${String(c.seed)}`].filter(Boolean).join(', '));
+  more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, `clip ${String(c.clip)}${c.clipNorm ? `, clip-norm ${String(c.clipNorm)}` : ''}`, typeof c.plateauDecay === 'number' && c.plateauDecay < 1 ? `lr × ${c.plateauDecay} on validation plateaus` : '', `seed ${String(c.seed)}`].filter(Boolean).join(', '));
   if (t.corpus) {
     const k = t.corpus;
     row('corpus', `${String(k.source)}: ${group(Number(k.tokens))} tokens (${group(Number(k.trainTokens))} training, ${group(Number(k.valTokens))} validation, --val-frac ${String(c.valFrac)})`);
