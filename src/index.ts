@@ -22,3 +22,5 @@ export { evaluateText, type TextEvalOptions, type TextEvalResult, type EvalSplit
 export { runDump, DUMP_FORMATS, type DumpFormat, type DumpOptions, type DumpResult } from './inspect/dump.js';
 export { describeModelFile, renderInfoText, renderInfoJSON, lossCurveSvg, type ModelInfo } from './inspect/info.js';
 export { readTrainingFile, type TrainingFile } from './checkpoint/contents.js';
+export { exportTorchModel, importTorchModel, sidecarPathFor, type TorchModelDescription } from './checkpoint/torch-export.js';
+export { readSafetensors, writeSafetensors, type SafetensorsContents, type SafetensorsTensor } from './checkpoint/safetensors.js';

@@ -3,6 +3,8 @@ import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { dumpCommand } from './dump-command.js';
 import { evalCommand } from './eval-command.js';
+import { exportCommand } from './export-command.js';
+import { importCommand } from './import-command.js';
 import { infoCommand } from './info-command.js';
 import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
@@ -25,6 +27,8 @@ export async function main(args: string[]): Promise<number> {
     .command(evalCommand)
     .command(dumpCommand)
     .command(infoCommand)
+    .command(exportCommand)
+    .command(importCommand)
     .command(benchCommand((code) => (exitCode = code)))
     .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench')
     .strict()

@@ -1,0 +1,227 @@
+"""charnn models in PyTorch: the other end of `charnn export` and `charnn import`.
+
+    from charnn_torch import load, save
+    model, desc = load("shakespeare.safetensors")      # from: charnn export -m shakespeare.charnn shakespeare.safetensors
+    logits, state = model(ids)                          # ids: [T, B] long -> logits [T, B, V]
+    save(model, desc, "tuned.safetensors")              # then: charnn import tuned.safetensors -o tuned.charnn
+
+The model is PyTorch's examples/word_language_model RNNModel: encoder (nn.Embedding; none for
+one-hot input) -> rnn (nn.RNN tanh | nn.LSTM | nn.GRU) -> decoder (nn.Linear), so its
+state_dict names are the tensor names in the file. Files are safetensors with the charnn
+description (model config, tokenizer, vocabulary) as JSON in the metadata under "charnn" and in
+a sidecar .json beside them. The `safetensors` package is used when it is installed; otherwise a
+small built-in reader and writer do the same (float tensors, little-endian hosts).
+
+Command line (used by charnn's tests, handy for checks):
+    python charnn_torch.py logprobs IDS.json MODEL.safetensors...   log-softmax of every position, as JSON
+    python charnn_torch.py make-model OUT.safetensors --text FILE    build a character model, train it briefly, save it
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# CHARNN_TORCH_BUILTIN=1 uses the built-in reader and writer even where safetensors is installed (tests use both).
+try:
+    if os.environ.get("CHARNN_TORCH_BUILTIN", "") not in ("", "0"):
+        raise ImportError("built-in reader requested")
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    READER = "safetensors"
+except ImportError:
+    READER = "built-in"
+
+DESCRIPTION_KIND = "charnn-torch"
+LAYOUT_VERSION = 1
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+
+
+class CharnnModel(nn.Module):
+    """charnn's recurrent language model, parameter for parameter.
+
+    Dropout sits where charnn puts it: on every layer's input except raw one-hot (the embedding
+    output, and between layers through the RNN's own `dropout`) and on the top layer's output.
+    """
+
+    def __init__(self, description):
+        super().__init__()
+        m = description["model"]
+        self.cell, self.vocab_size, self.hidden, self.layers = m["cell"], m["vocabSize"], m["hidden"], m["layers"]
+        V, H, L, E, p = self.vocab_size, self.hidden, self.layers, m["embed"], m["dropout"]
+        self.encoder = nn.Embedding(V, E) if E > 0 else None  # weight: [V, E]
+        rnn_class = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[self.cell]
+        extra = {"nonlinearity": "tanh"} if self.cell == "rnn" else {}
+        # weight_ih_l{l}: [G, D], weight_hh_l{l}: [G, H], bias_ih_l{l} / bias_hh_l{l}: [G]; G = 1, 4 or 3 x H.
+        self.rnn = rnn_class(E if E > 0 else V, H, L, dropout=p if L > 1 else 0.0, **extra)
+        self.drop = nn.Dropout(p)
+        self.decoder = nn.Linear(H, V)  # weight: [V, H], bias: [V]
+        if m.get("tie"):
+            self.decoder.weight = self.encoder.weight  # needs E = H; charnn checks it
+
+    def forward(self, ids, state=None):
+        """ids: [T, B] long. Returns logits [T, B, V] and the state to carry into the next call
+        (h, or (h, c) for LSTM; each [layers, B, H]). state=None starts from zeros, as charnn."""
+        if self.encoder is not None:
+            x = self.drop(self.encoder(ids))  # [T, B, E]
+        else:
+            x = F.one_hot(ids, self.vocab_size).to(self.decoder.weight.dtype)  # [T, B, V]
+        out, state = self.rnn(x, state)  # out: [T, B, H]
+        return self.decoder(self.drop(out)), state
+
+
+def sidecar_path(path):
+    """x.safetensors -> x.json (any other name: name + .json), as charnn export names it."""
+    return path[: -len(".safetensors")] + ".json" if path.endswith(".safetensors") else path + ".json"
+
+
+def load(path, description=None):
+    """Read a safetensors file from charnn export (or save). Returns (model in eval mode, description).
+    The description comes from `description`, else the file's metadata, else the sidecar .json."""
+    tensors, metadata = read_safetensors(path)
+    if description is None:
+        if "charnn" in metadata:
+            description = json.loads(metadata["charnn"])
+        else:
+            with open(sidecar_path(path), encoding="utf-8") as f:
+                description = json.load(f)
+    if description.get("kind") != DESCRIPTION_KIND or description.get("layout") != LAYOUT_VERSION:
+        raise ValueError(f"{path}: not a charnn description of layout {LAYOUT_VERSION}")
+    model = CharnnModel(description)
+    model.load_state_dict(tensors, strict=True)
+    return model.eval(), description
+
+
+def save(model, description, path):
+    """Write the model as safetensors with the description in its metadata, plus the sidecar .json."""
+    description = dict(description, writer="charnn_torch.py")
+    # Own float32 copies: tied weights share memory, which safetensors refuses to write twice.
+    tensors = {k: v.detach().to(torch.float32).cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    write_safetensors(path, tensors, {"format": "pt", "charnn": json.dumps(description)})
+    with open(sidecar_path(path), "w", encoding="utf-8") as f:
+        json.dump(description, f, indent=2)
+        f.write("\n")
+
+
+def read_safetensors(path):
+    """-> ({name: float32 tensor}, metadata dict)."""
+    if READER == "safetensors":
+        with safe_open(path, framework="pt") as f:
+            return {k: f.get_tensor(k).to(torch.float32) for k in f.keys()}, dict(f.metadata() or {})
+    _require_little_endian()
+    with open(path, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])  # header length
+    header = json.loads(data[8 : 8 + n])
+    metadata = header.pop("__metadata__", None) or {}
+    tensors = {}
+    for name, entry in header.items():
+        begin, end = entry["data_offsets"]  # relative to the end of the header
+        raw = bytearray(data[8 + n + begin : 8 + n + end])  # a writable copy, which frombuffer wants
+        dtype = _DTYPES[entry["dtype"]]
+        flat = torch.frombuffer(raw, dtype=dtype) if raw else torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(entry["shape"]).to(torch.float32)
+    return tensors, metadata
+
+
+def write_safetensors(path, tensors, metadata):
+    """tensors: {name: contiguous float32 CPU tensor}; written in that order, atomically."""
+    if READER == "safetensors":
+        save_file(tensors, path, metadata=metadata)
+        return
+    _require_little_endian()
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, t in tensors.items():
+        blob = bytes(t.untyped_storage())  # t is a fresh contiguous copy: its storage is exactly its data
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # spaces, so the data starts 8-byte aligned
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for blob in blobs:
+            f.write(blob)
+    os.replace(tmp, path)
+
+
+def _require_little_endian():
+    if sys.byteorder != "little":
+        raise RuntimeError("the built-in safetensors reader/writer needs a little-endian host; pip install safetensors")
+
+
+def log_probs(model, ids):
+    """Next-token log-probabilities [T, V] for one id sequence from a zero state (B = 1)."""
+    with torch.no_grad():
+        logits, _ = model(torch.tensor(ids, dtype=torch.long).unsqueeze(1))  # [T, 1, V]
+        return torch.log_softmax(logits[:, 0].double(), dim=-1)
+
+
+def make_model(args):
+    """A character-level model of the given shape, trained for a few Adam steps on a text, then saved."""
+    torch.manual_seed(args.seed)
+    with open(args.text, encoding="utf-8") as f:
+        text = f.read()
+    tokens = sorted(set(text))  # code point order, as charnn builds a character vocabulary
+    model_config = {"cell": args.cell, "vocabSize": len(tokens), "hidden": args.hidden, "layers": args.layers,
+                    "embed": args.embed, "dropout": args.dropout}
+    if args.tie:
+        model_config["tie"] = True
+    description = {"kind": DESCRIPTION_KIND, "layout": LAYOUT_VERSION, "writer": "charnn_torch.py", "model": model_config,
+                   "tokenizer": {"level": "char", "invalidUtf8": "error", "wordSplit": "punct"},
+                   "vocabulary": {"level": "char", "tokens": tokens}}
+    model = CharnnModel(description)
+    ids = torch.tensor([tokens.index(c) for c in text], dtype=torch.long)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    T, B, losses = args.seq, 4, []
+    model.train()
+    for _ in range(args.steps):
+        starts = torch.randint(0, len(ids) - T - 1, (B,))
+        window = torch.stack([ids[s : s + T + 1] for s in starts.tolist()], dim=1)  # [T + 1, B]
+        logits, _ = model(window[:-1])
+        loss = F.cross_entropy(logits.reshape(-1, len(tokens)), window[1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    save(model, description, args.out)
+    print(json.dumps({"reader": READER, "first_loss": losses[0], "last_loss": losses[-1]}))
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="charnn_torch.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    lp = sub.add_parser("logprobs", help="print {reader, results: {model: [[log p] per position]}} as one JSON line")
+    lp.add_argument("ids", help="JSON file: a list of token ids")
+    lp.add_argument("models", nargs="+")
+    mk = sub.add_parser("make-model", help="build, briefly train and save a character-level model")
+    mk.add_argument("out")
+    mk.add_argument("--text", required=True)
+    mk.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
+    mk.add_argument("--hidden", type=int, default=16)
+    mk.add_argument("--layers", type=int, default=1)
+    mk.add_argument("--embed", type=int, default=0)
+    mk.add_argument("--dropout", type=float, default=0.0)
+    mk.add_argument("--tie", action="store_true")
+    mk.add_argument("--steps", type=int, default=20)
+    mk.add_argument("--seq", type=int, default=16)
+    mk.add_argument("--lr", type=float, default=0.01)
+    mk.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.command == "logprobs":
+        with open(args.ids, encoding="utf-8") as f:
+            ids = json.load(f)
+        results = {path: log_probs(load(path)[0], ids).tolist() for path in args.models}
+        print(json.dumps({"reader": READER, "results": results}))
+    else:
+        make_model(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
