@@ -28,7 +28,7 @@ describe('charnn info (CLI)', { timeout: 20000 }, () => {
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
     const j = JSON.parse(r.stdout);
     const V = meta.model.vocabSize;
-    expect(j.model).toEqual({ cell: 'lstm', layers: 2, hidden: 8, embed: 0, dropout: 0, vocabSize: V });
+    expect(j.model).toEqual({ cell: 'lstm', layers: 2, hidden: 8, embed: 0, tie: false, dropout: 0, vocabSize: V });
     // One-hot LSTM: layer 0 Wx [V, 4H], layer 1 Wx [H, 4H], Wh [H, 4H] and b [4H] each, out W [H, V] and b [V].
     const G = 32;
     expect(j.parameters.model).toBe(V * G + 8 * G + G + (8 * G + 8 * G + G) + 8 * V + V);

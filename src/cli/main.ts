@@ -30,7 +30,7 @@ export async function main(args: string[]): Promise<number> {
     .command(exportCommand)
     .command(importCommand)
     .command(benchCommand((code) => (exitCode = code)))
-    .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench')
+    .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench, export, import')
     .strict()
     .recommendCommands()
     .help()
