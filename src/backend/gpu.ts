@@ -1,0 +1,609 @@
+import { createRequire } from 'node:module';
+import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims, shapeSize } from './backend.js';
+import * as K from './gpu/kernels.js';
+import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
+
+/**
+ * The gpu backend: every op a gpu.js kernel. In gpu.js's `webgpu` mode the kernels are WGSL
+ * compute shaders and every tensor is a device buffer (a gpu.js pipeline handle), so weights,
+ * optimizer state and a whole window's activations stay on the GPU; only `read` (the losses,
+ * sampled logits, checkpoints) and `sumSquares` come back. In gpu.js's `cpu` mode the same
+ * kernel sources run as JavaScript loops over Float32Arrays: that is how the tests check the
+ * GPU code on machines without one (test/backend-gpu.test.ts).
+ *
+ * Storage. A tensor is a view (element offset, shape) of a root buffer. gpu.js kernels have one
+ * output and cannot write into part of an existing buffer, so an op on a view computes a whole
+ * new root: cells outside the view copy the old root, cells inside compute (kernels.ts). Roots
+ * are immutable pipeline results: each op makes a new buffer and the previous one is released
+ * once the op is submitted. On a GPU the copy costs bandwidth, not launches, and launches are
+ * what dominates at these sizes. Ops with several outputs (the cells' in-place updates, the
+ * optimizers) run one kernel per output, all reading the old contents before any is replaced.
+ *
+ * Ordering. webgpu kernel calls return Promises (the first call of a kernel compiles it
+ * asynchronously), so ops go through one promise queue: an op returns at once, kernels are
+ * submitted in op order, and `read` resolves after everything enqueued before it. A kernel that
+ * fails makes every later op and read fail with its error.
+ *
+ * ids (i32 tensors) live on the device as float32 (exact below 2^24) with a host copy: the host
+ * writes every id, so id ranges are checked as the reference checks them and scatterAddRows'
+ * row index is built on the host.
+ */
+
+/** A gpu.js WebGPU pipeline handle (or, in cpu mode, a plain Float32Array). */
+interface DeviceBuffer {
+  toArray(): Promise<ArrayLike<number>>;
+  delete(): void;
+}
+type DeviceValue = Float32Array | DeviceBuffer;
+type KernelFn = (...args: unknown[]) => DeviceValue | Promise<DeviceValue>;
+interface GpuJs {
+  createKernel(source: string, settings: Record<string, unknown>): KernelFn;
+  destroy(): void;
+}
+
+export type GpuMode = 'cpu' | 'webgpu';
+
+/** Every index a kernel computes is float32 (gpu.js's WGSL variables are), exact below 2^24. */
+export const MAX_GPU_TENSOR = 2 ** 24;
+
+/** Holds a root's current contents; separate from Storage so the finalizer can release it. */
+class Cell {
+  value: DeviceValue | null = null;
+}
+
+const released = new FinalizationRegistry<Cell>((cell) => release(cell.value));
+
+function release(v: DeviceValue | null): void {
+  if (v && !(v instanceof Float32Array)) v.delete();
+}
+
+class Storage {
+  readonly cell = new Cell();
+  /** The host copy of an i32 root (the host writes every id). */
+  readonly host: Int32Array | null;
+  constructor(
+    readonly size: number,
+    readonly dtype: DType,
+  ) {
+    this.host = dtype === 'i32' ? new Int32Array(size) : null;
+    released.register(this, this.cell);
+  }
+}
+
+export class GpuTensor implements Tensor {
+  readonly size: number;
+  constructor(
+    readonly storage: Storage,
+    /** Element offset of the view in its root. */
+    readonly offset: number,
+    readonly shape: readonly number[],
+    readonly dtype: DType,
+  ) {
+    this.size = shapeSize(shape);
+  }
+}
+
+function gt(t: Tensor): GpuTensor {
+  if (!(t instanceof GpuTensor)) throw new Error('tensor does not belong to the gpu backend');
+  return t;
+}
+
+/** A kernel argument: a tensor's root (read when the kernel runs) or a host array. */
+type Arg = Storage | Float32Array;
+
+/** One kernel run writing `out`: a view (guarded kernels) or a whole scratch root. */
+interface Launch {
+  def: K.KernelDef;
+  constants: Record<string, number>;
+  out: GpuTensor | Storage;
+  arrays: Arg[];
+  ints: number[];
+  floats: number[];
+}
+
+export interface GpuBackendOptions {
+  mode: GpuMode;
+  /** webgpu mode: the adapter to run on (from probeAdapter). */
+  adapter?: AdapterFound;
+}
+
+export class GpuBackend implements Backend {
+  readonly name: string;
+  readonly mode: GpuMode;
+  /** The adapter's name in webgpu mode, for the device line on stderr. */
+  readonly adapterName: string | null;
+  private readonly gpu: GpuJs;
+  private readonly kernels = new Map<string, KernelFn>();
+  private tail: Promise<void> = Promise.resolve();
+  private failure: unknown = null;
+  /** Bound in place of an empty root (WebGPU cannot bind an empty buffer; nothing reads it). */
+  private readonly placeholder: Storage;
+
+  constructor(opts: GpuBackendOptions) {
+    this.mode = opts.mode;
+    this.name = opts.mode === 'webgpu' ? 'gpu' : 'gpu-cpu';
+    this.adapterName = opts.adapter?.name ?? null;
+    if (opts.mode === 'webgpu') {
+      if (!opts.adapter) throw new Error('the gpu backend in webgpu mode needs an adapter');
+      installNavigatorGpu(opts.adapter);
+    }
+    const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: new (s: object) => GpuJs };
+    this.gpu = new GPU({ mode: opts.mode });
+    this.placeholder = new Storage(1, 'f32');
+    this.exec([this.launch(K.FILL_NEW, this.placeholder, [], [], [0])]);
+  }
+
+  // ---- queue --------------------------------------------------------------------------------
+
+  /** Run `fn` after every op enqueued before it; its result, or the first failure. */
+  private enqueue<T>(fn: () => T | Promise<T>): Promise<T> {
+    const p = this.tail.then(() => {
+      if (this.failure !== null) throw this.failure;
+      return fn();
+    });
+    this.tail = p.then(
+      () => undefined,
+      (e: unknown) => {
+        this.failure ??= e;
+      },
+    );
+    return p;
+  }
+
+  private kernel(def: K.KernelDef, constants: Record<string, number>, outSize: number): KernelFn {
+    const key = `${def.name}|${outSize}|${JSON.stringify(constants)}`;
+    let k = this.kernels.get(key);
+    if (!k) {
+      const argumentTypes: Record<string, string> = {};
+      for (const a of def.arrays) argumentTypes[a] = 'Array';
+      for (const a of def.ints) argumentTypes[a] = 'Integer';
+      for (const a of def.floats) argumentTypes[a] = 'Float';
+      k = this.gpu.createKernel(K.kernelSource(def), {
+        output: [outSize],
+        constants,
+        argumentTypes,
+        pipeline: true,
+        // Every call gets its own output buffer: results are roots that outlive the next call.
+        immutable: true,
+        dynamicArguments: def.hostArrays === true,
+      });
+      this.kernels.set(key, k);
+    }
+    return k;
+  }
+
+  /**
+   * Run the launches in order, each reading the roots as they were before the first, then
+   * replace the outputs' roots. Nothing runs for an empty output view.
+   */
+  private exec(launches: Launch[]): void {
+    const live = launches.filter((l) => l.out.size > 0);
+    if (live.length === 0) return;
+    void this.enqueue(async () => {
+      const results: Array<[Storage, DeviceValue]> = [];
+      for (const l of live) {
+        const root = l.out instanceof GpuTensor ? l.out.storage : l.out;
+        const arrays = l.arrays.map((a) => (a instanceof Storage ? current(a.size > 0 ? a : this.placeholder) : a));
+        const args = l.def.guarded
+          ? [current(root), ...arrays, (l.out as GpuTensor).offset, (l.out as GpuTensor).size, ...l.ints, ...l.floats]
+          : [...arrays, ...l.ints, ...l.floats];
+        results.push([root, await this.kernel(l.def, l.constants, root.size)(...args)]);
+      }
+      for (const [root, value] of results) {
+        release(root.cell.value);
+        root.cell.value = value;
+      }
+    });
+  }
+
+  private launch(def: K.KernelDef, out: GpuTensor | Storage, arrays: Arg[], ints: number[], floats: number[], constants: Record<string, number> = {}): Launch {
+    return { def, constants, out, arrays, ints, floats };
+  }
+
+  /** Release a scratch root once everything enqueued so far has run. */
+  private drop(s: Storage): void {
+    void this.enqueue(() => {
+      release(s.cell.value);
+      s.cell.value = null;
+    });
+  }
+
+  /** A root's contents on the host (queued; the copy is submitted in order). */
+  private readRoot(s: Storage, start: number, count: number): Promise<Float32Array> {
+    if (count === 0) return Promise.resolve(new Float32Array(0));
+    return this.enqueue(() => ({ data: snapshot(current(s)) })).then(async ({ data }) => Float32Array.from((await data) as ArrayLike<number>).subarray(start, start + count));
+  }
+
+  /** Destroy the gpu.js instance and its kernels (the tensors become unusable). */
+  async destroy(): Promise<void> {
+    await this.tail;
+    this.gpu.destroy();
+  }
+
+  // ---- memory -------------------------------------------------------------------------------
+
+  zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    const s = new Storage(checkedSize(shape), dtype);
+    this.exec([this.launch(K.FILL_NEW, s, [], [], [0])]);
+    return new GpuTensor(s, 0, [...shape], dtype);
+  }
+
+  upload(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    const n = checkedSize(shape);
+    if (data.length !== n) throw new Error(`write: ${data.length} values into a tensor of ${n}`);
+    const s = new Storage(n, dtype);
+    if (s.host) s.host.set(data);
+    this.exec([this.launch(K.UPLOAD_NEW, s, [Float32Array.from(data)], [], [])]);
+    return new GpuTensor(s, 0, [...shape], dtype);
+  }
+
+  write(t: Tensor, data: ArrayLike<number>): void {
+    const v = gt(t);
+    if (data.length !== v.size) throw new Error(`write: ${data.length} values into a tensor of ${v.size}`);
+    if (v.storage.host) v.storage.host.set(data, v.offset);
+    this.exec([this.launch(K.WRITE, v, [Float32Array.from(data)], [], [])]);
+  }
+
+  async read(t: Tensor): Promise<HostArray> {
+    const v = gt(t);
+    if (v.storage.host) {
+      // Still wait for the ops before it, as the interface promises (and to report a failure).
+      await this.enqueue(() => undefined);
+      return v.storage.host.slice(v.offset, v.offset + v.size);
+    }
+    return this.readRoot(v.storage, v.offset, v.size);
+  }
+
+  rows(t: Tensor, start: number, count: number): Tensor {
+    const v = gt(t);
+    const rowSize = v.shape.length <= 1 ? v.size : v.size / v.shape[0];
+    const rowsTotal = v.shape.length <= 1 ? 1 : v.shape[0];
+    if (start < 0 || count < 0 || start + count > rowsTotal) {
+      throw new Error(`rows ${start}..${start + count} out of range for shape [${v.shape.join(', ')}]`);
+    }
+    const shape = v.shape.length <= 1 ? [count * rowSize] : [count, ...v.shape.slice(1)];
+    return new GpuTensor(v.storage, v.offset + start * rowSize, shape, v.dtype);
+  }
+
+  dispose(t: Tensor): void {
+    const v = gt(t);
+    if (v.offset === 0 && v.size === v.storage.size) this.drop(v.storage);
+  }
+
+  // ---- elementwise --------------------------------------------------------------------------
+
+  fill(t: Tensor, value: number): void {
+    const v = gt(t);
+    if (v.storage.host) v.storage.host.fill(value, v.offset, v.offset + v.size);
+    this.exec([this.launch(K.FILL, v, [], [], [value])]);
+  }
+
+  copy(src: Tensor, dst: Tensor): void {
+    const s = gt(src);
+    const d = gt(dst);
+    sameSize(s, d, 'copy');
+    if (d.storage.host) {
+      if (!s.storage.host) throw new Error('copy: float32 values into an i32 tensor');
+      d.storage.host.set(s.storage.host.subarray(s.offset, s.offset + s.size), d.offset);
+    }
+    this.exec([this.launch(K.COPY, d, [s.storage], [s.offset], [])]);
+  }
+
+  axpy(alpha: number, x: Tensor, y: Tensor): void {
+    const xs = f32(x);
+    const ys = f32(y);
+    sameSize(xs, ys, 'axpy');
+    this.exec([this.launch(K.AXPY, ys, [xs.storage], [xs.offset], [alpha])]);
+  }
+
+  scale(x: Tensor, s: number): void {
+    this.exec([this.launch(K.SCALE, f32(x), [], [], [s])]);
+  }
+
+  // ---- linear algebra -----------------------------------------------------------------------
+
+  gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
+    const { M, N, K: Kd } = gemmDims(transA, transB, A, B, C);
+    const a = f32(A);
+    const b = f32(B);
+    const c = f32(C);
+    this.exec([this.launch(K.gemmKernel(transA, transB), c, [a.storage, b.storage], [a.offset, b.offset], [alpha, beta], { M, N, K: Kd })]);
+  }
+
+  addRowVector(x: Tensor, b: Tensor): void {
+    const [, m] = asMatrix(x);
+    const bs = f32(b);
+    if (bs.size !== m) throw new Error(`addRowVector: bias ${bs.size} for rows of ${m}`);
+    this.exec([this.launch(K.ADD_ROW_VECTOR, f32(x), [bs.storage], [bs.offset], [], { M: m })]);
+  }
+
+  sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
+    const [n, m] = asMatrix(x);
+    const xs = f32(x);
+    const o = f32(out);
+    if (o.size !== m) throw new Error(`sumRows: out ${o.size} for rows of ${m}`);
+    this.exec([this.launch(K.SUM_ROWS, o, [xs.storage], [xs.offset, accumulate ? 1 : 0], [], { N: n, M: m })]);
+  }
+
+  gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
+    const [v, d] = asMatrix(table);
+    const t = f32(table);
+    const idx = hostIds(ids);
+    const o = f32(out);
+    if (o.size !== idx.length * d) throw new Error('gatherRows: out shape does not match ids x row size');
+    checkIds(idx, v, 'gatherRows');
+    const i = gt(ids);
+    this.exec([this.launch(K.GATHER_ROWS, o, [t.storage, i.storage], [t.offset, i.offset], [], { D: d })]);
+  }
+
+  scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
+    const [v, d] = asMatrix(dTable);
+    const g = f32(dOut);
+    const idx = hostIds(ids);
+    const t = f32(dTable);
+    if (g.size !== idx.length * d) throw new Error('scatterAddRows: dOut shape does not match ids x row size');
+    checkIds(idx, v, 'scatterAddRows');
+    if (idx.length === 0) return;
+    // CSR of the ids by row: start [V + 1], order [N] (positions n, increasing within a row).
+    const start = new Float32Array(v + 1);
+    for (const id of idx) start[id + 1]++;
+    for (let r = 0; r < v; r++) start[r + 1] += start[r];
+    const next = start.slice(0, v);
+    const order = new Float32Array(idx.length);
+    for (let n = 0; n < idx.length; n++) order[next[idx[n]]++] = n;
+    this.exec([this.launch(K.SCATTER_ADD_ROWS, t, [g.storage, start, order], [g.offset], [], { D: d, N: idx.length })]);
+  }
+
+  scatterRows(src: Tensor, ids: Tensor, table: Tensor): void {
+    const [v, d] = asMatrix(table);
+    const s = f32(src);
+    const idx = hostIds(ids);
+    const t = f32(table);
+    if (s.size !== idx.length * d) throw new Error('scatterRows: src shape does not match ids x row size');
+    checkIds(idx, v, 'scatterRows');
+    if (idx.length === 0) return;
+    // The inverse of ids: table row -> its row in src, -1 for rows left alone.
+    const slot = new Float32Array(v).fill(-1);
+    for (let n = 0; n < idx.length; n++) slot[idx[n]] = n;
+    this.exec([this.launch(K.SCATTER_ROWS, t, [s.storage, slot], [s.offset], [], { D: d })]);
+  }
+
+  // ---- recurrent cells ----------------------------------------------------------------------
+
+  rnnForward(pre: Tensor, h: Tensor): void {
+    const p = f32(pre);
+    const hs = f32(h);
+    sameSize(p, hs, 'rnnForward');
+    this.exec([this.launch(K.RNN_FORWARD, hs, [p.storage], [p.offset], [])]);
+  }
+
+  rnnBackward(h: Tensor, dh: Tensor, dPre: Tensor): void {
+    const hs = f32(h);
+    const d = f32(dh);
+    const dp = f32(dPre);
+    sameSize(hs, dp, 'rnnBackward');
+    this.exec([this.launch(K.RNN_BACKWARD, dp, [hs.storage, d.storage], [hs.offset, d.offset], [])]);
+  }
+
+  lstmForward(gates: Tensor, cPrev: Tensor, c: Tensor, h: Tensor): void {
+    const [, h4] = asMatrix(gates);
+    const H = h4 / 4;
+    const g = f32(gates);
+    const cp = f32(cPrev);
+    const cs = f32(c);
+    const hs = f32(h);
+    cellSizes('lstmForward', g.size / 4, [cp, cs, hs]);
+    // c from the pre-activations, then h from the new c, then the gates in place.
+    this.exec([this.launch(K.LSTM_C, cs, [g.storage, cp.storage], [g.offset, cp.offset], [], { H })]);
+    this.exec([this.launch(K.LSTM_H, hs, [g.storage, cs.storage], [g.offset, cs.offset], [], { H })]);
+    this.exec([this.launch(K.LSTM_ACT, g, [], [], [], { H })]);
+  }
+
+  lstmBackward(gates: Tensor, cPrev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, dGates: Tensor): void {
+    const [, h4] = asMatrix(gates);
+    const H = h4 / 4;
+    const g = f32(gates);
+    const cp = f32(cPrev);
+    const cs = f32(c);
+    const d = f32(dh);
+    const dcs = f32(dc);
+    const dg = f32(dGates);
+    cellSizes('lstmBackward', g.size / 4, [cp, cs, d, dcs]);
+    sameSize(g, dg, 'lstmBackward');
+    // Both from dc as it came in.
+    this.exec([
+      this.launch(K.LSTM_DGATES, dg, [g.storage, cp.storage, cs.storage, d.storage, dcs.storage], [g.offset, cp.offset, cs.offset, d.offset, dcs.offset], [], { H }),
+      this.launch(K.LSTM_DC, dcs, [g.storage, cs.storage, d.storage, dcs.storage], [g.offset, cs.offset, d.offset, dcs.offset], [], { H }),
+    ]);
+  }
+
+  gruForward(xg: Tensor, hg: Tensor, hPrev: Tensor, h: Tensor): void {
+    const [, h3] = asMatrix(xg);
+    const H = h3 / 3;
+    const x = f32(xg);
+    const hh = f32(hg);
+    const hp = f32(hPrev);
+    const hs = f32(h);
+    sameSize(x, hh, 'gruForward');
+    cellSizes('gruForward', x.size / 3, [hp, hs]);
+    // h from the pre-activations, then the gates in place.
+    this.exec([this.launch(K.GRU_H, hs, [x.storage, hh.storage, hp.storage], [x.offset, hh.offset, hp.offset], [], { H })]);
+    this.exec([this.launch(K.GRU_ACT, x, [hh.storage], [hh.offset], [], { H })]);
+  }
+
+  gruBackward(gates: Tensor, hg: Tensor, hPrev: Tensor, dh: Tensor, dXg: Tensor, dHg: Tensor, dhPrev: Tensor): void {
+    const [, h3] = asMatrix(gates);
+    const H = h3 / 3;
+    const g = f32(gates);
+    const hh = f32(hg);
+    const hp = f32(hPrev);
+    const d = f32(dh);
+    const dx = f32(dXg);
+    const dhg = f32(dHg);
+    const dhp = f32(dhPrev);
+    for (const t of [hh, dx, dhg]) sameSize(g, t, 'gruBackward');
+    cellSizes('gruBackward', g.size / 3, [hp, d, dhp]);
+    const arrays = [g.storage, hh.storage, hp.storage, d.storage];
+    const ints = [g.offset, hh.offset, hp.offset, d.offset];
+    this.exec([
+      this.launch(K.GRU_DXG, dx, arrays, ints, [], { H }),
+      this.launch(K.GRU_DHG, dhg, arrays, ints, [], { H }),
+      this.launch(K.GRU_DHPREV, dhp, [g.storage, d.storage], [g.offset, d.offset], [], { H }),
+    ]);
+  }
+
+  // ---- output layer -------------------------------------------------------------------------
+
+  /** Scratch [2N]: each row's max and log-sum-exp of (z - max) * invT. */
+  private rowStats(z: GpuTensor, n: number, v: number, invT: number): Storage {
+    const st = new Storage(2 * n, 'f32');
+    this.exec([this.launch(K.ROW_STATS, st, [z.storage], [z.offset], [invT], { V: v })]);
+    return st;
+  }
+
+  softmaxCrossEntropy(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number): void {
+    const [n, v] = asMatrix(logits);
+    const z = f32(logits);
+    const tg = hostIds(targets);
+    const ls = f32(losses);
+    if (tg.length !== n || ls.size !== n) throw new Error(`softmaxCrossEntropy: ${n} rows, ${tg.length} targets, ${ls.size} losses`);
+    checkIds(tg, v, 'softmaxCrossEntropy');
+    if (n === 0) return;
+    const t = gt(targets);
+    const st = this.rowStats(z, n, v, 1);
+    const launches = [this.launch(K.CE_LOSS, ls, [z.storage, st, t.storage], [z.offset, t.offset], [], { V: v })];
+    if (dLogits) {
+      const dz = f32(dLogits);
+      sameSize(z, dz, 'softmaxCrossEntropy');
+      launches.push(this.launch(K.CE_GRAD, dz, [z.storage, st, t.storage], [z.offset, t.offset], [gradScale], { V: v }));
+    }
+    this.exec(launches);
+    this.drop(st);
+  }
+
+  softmax(logits: Tensor, probs: Tensor, temperature: number): void {
+    const [n, v] = asMatrix(logits);
+    const z = f32(logits);
+    const p = f32(probs);
+    sameSize(z, p, 'softmax');
+    if (n === 0) return;
+    const st = this.rowStats(z, n, v, 1 / temperature);
+    this.exec([this.launch(K.SOFTMAX, p, [z.storage, st], [z.offset], [1 / temperature], { V: v })]);
+    this.drop(st);
+  }
+
+  // ---- regularisation -----------------------------------------------------------------------
+
+  dropout(x: Tensor, out: Tensor, p: number, seed: number): void {
+    const xs = f32(x);
+    const os = f32(out);
+    sameSize(xs, os, 'dropout');
+    const s = seed >>> 0;
+    // keep when hash >= p * 2^32, i.e. hash >= ceil(p * 2^32), compared as two 16-bit halves.
+    const thr = Math.ceil(p * 4294967296);
+    const bytes = [s & 255, (s >>> 8) & 255, (s >>> 16) & 255, s >>> 24];
+    this.exec([this.launch(K.DROPOUT, os, [xs.storage], [xs.offset, ...bytes, Math.floor(thr / 65536), thr % 65536], [1 / (1 - p)])]);
+  }
+
+  // ---- optimisation -------------------------------------------------------------------------
+
+  clip(g: Tensor, limit: number): void {
+    this.exec([this.launch(K.CLIP, f32(g), [], [], [limit])]);
+  }
+
+  async sumSquares(tensors: readonly Tensor[]): Promise<number> {
+    const C = 256;
+    const parts: Array<Promise<Float32Array>> = [];
+    for (const t of tensors) {
+      const x = f32(t);
+      if (x.size === 0) continue;
+      const s = new Storage(Math.ceil(x.size / C), 'f32');
+      this.exec([this.launch(K.SUM_SQUARES, s, [x.storage], [x.offset], [], { N: x.size, C })]);
+      parts.push(this.readRoot(s, 0, s.size));
+      this.drop(s);
+    }
+    let sum = 0;
+    for (const part of await Promise.all(parts)) for (const v of part) sum += v;
+    return sum;
+  }
+
+  adagrad(p: Tensor, g: Tensor, mem: Tensor, memComp: Tensor, lr: number, eps: number): void {
+    const [ps, gs, ms, cs] = [f32(p), f32(g), f32(mem), f32(memComp)];
+    for (const t of [gs, ms, cs]) sameSize(ps, t, 'adagrad');
+    // t = the new sum, into scratch; then p, memComp (both reading t) and mem = t.
+    const t = new Storage(ps.size, 'f32');
+    this.exec([this.launch(K.ADAGRAD_T, t, [gs.storage, ms.storage, cs.storage], [gs.offset, ms.offset, cs.offset], [])]);
+    this.exec([
+      this.launch(K.ADAGRAD_P, ps, [gs.storage, t], [gs.offset], [lr, eps]),
+      this.launch(K.ADAGRAD_COMP, cs, [gs.storage, ms.storage, t], [gs.offset, ms.offset], []),
+      this.launch(K.COPY, ms, [t], [0], []),
+    ]);
+    this.drop(t);
+  }
+
+  rmsprop(p: Tensor, g: Tensor, ms: Tensor, lr: number, alpha: number, eps: number): void {
+    const [ps, gs, m] = [f32(p), f32(g), f32(ms)];
+    for (const t of [gs, m]) sameSize(ps, t, 'rmsprop');
+    this.exec([
+      this.launch(K.RMSPROP_P, ps, [gs.storage, m.storage], [gs.offset, m.offset], [alpha, lr, eps]),
+      this.launch(K.RMSPROP_MS, m, [gs.storage, m.storage], [gs.offset, m.offset], [alpha]),
+    ]);
+  }
+
+  adam(p: Tensor, g: Tensor, m: Tensor, v: Tensor, lr: number, beta1: number, beta2: number, eps: number, step: number): void {
+    const [ps, gs, ms, vs] = [f32(p), f32(g), f32(m), f32(v)];
+    for (const t of [gs, ms, vs]) sameSize(ps, t, 'adam');
+    const bc1 = 1 - Math.pow(beta1, step);
+    const bc2 = 1 - Math.pow(beta2, step);
+    const arrays = [gs.storage, ms.storage, vs.storage];
+    const ints = [gs.offset, ms.offset, vs.offset];
+    this.exec([
+      this.launch(K.ADAM_P, ps, arrays, ints, [beta1, beta2, lr, bc1, bc2, eps]),
+      this.launch(K.ADAM_M, ms, arrays, ints, [beta1, beta2]),
+      this.launch(K.ADAM_V, vs, arrays, ints, [beta1, beta2]),
+    ]);
+  }
+}
+
+function checkedSize(shape: readonly number[]): number {
+  const n = shapeSize(shape);
+  if (n > MAX_GPU_TENSOR) {
+    throw new Error(`the gpu backend indexes tensors in float32 and holds at most ${MAX_GPU_TENSOR} elements in one; [${shape.join(', ')}] has ${n}`);
+  }
+  return n;
+}
+
+function current(s: Storage): DeviceValue {
+  const v = s.cell.value;
+  if (v === null) throw new Error('the gpu backend used a tensor after dispose');
+  return v;
+}
+
+function snapshot(v: DeviceValue): Promise<ArrayLike<number>> | Float32Array {
+  return v instanceof Float32Array ? v.slice() : v.toArray();
+}
+
+function f32(t: Tensor): GpuTensor {
+  const v = gt(t);
+  if (v.dtype !== 'f32') throw new Error('the gpu backend computes on float32 tensors; i32 tensors hold ids');
+  return v;
+}
+
+/** The host copy of an i32 view. */
+function hostIds(t: Tensor): Int32Array {
+  const v = gt(t);
+  if (!v.storage.host) throw new Error('expected an i32 tensor of ids');
+  return v.storage.host.subarray(v.offset, v.offset + v.size);
+}
+
+function checkIds(ids: Int32Array, v: number, op: string): void {
+  for (const id of ids) if (id < 0 || id >= v) throw new Error(`${op}: id ${id} outside [0, ${v})`);
+}
+
+function sameSize(a: GpuTensor, b: GpuTensor, op: string): void {
+  if (a.size !== b.size) throw new Error(`${op}: sizes ${a.size} and ${b.size} differ`);
+}
+
+function cellSizes(op: string, n: number, ts: GpuTensor[]): void {
+  for (const t of ts) if (t.size !== n) throw new Error(`${op}: a state of ${t.size} values for ${n} cells`);
+}
