@@ -112,6 +112,8 @@ export class GpuBackend implements Backend {
   readonly mode: GpuMode;
   /** The adapter's name in webgpu mode, for the device line on stderr. */
   readonly adapterName: string | null;
+  /** Whether that adapter is a software renderer (CHARNN_WEBGPU_SOFTWARE=1, tests). */
+  readonly software: boolean;
   private readonly gpu: GpuJs;
   private readonly kernels = new Map<string, KernelFn>();
   private tail: Promise<void> = Promise.resolve();
@@ -123,6 +125,7 @@ export class GpuBackend implements Backend {
     this.mode = opts.mode;
     this.name = opts.mode === 'webgpu' ? 'gpu' : 'gpu-cpu';
     this.adapterName = opts.adapter?.name ?? null;
+    this.software = opts.adapter?.software ?? false;
     if (opts.mode === 'webgpu') {
       if (!opts.adapter) throw new Error('the gpu backend in webgpu mode needs an adapter');
       installNavigatorGpu(opts.adapter);

@@ -9,6 +9,8 @@ export interface BenchMachine {
   node: string;
   /** `native` (with its instruction set) or `reference` (TypeScript). */
   backend: string;
+  /** The GPU the gpu backend ran on (null or absent on the CPU backends). */
+  device?: string | null;
   isa: string | null;
   /** The native pool's threads (null on the TypeScript backend). */
   threads: number | null;
@@ -114,7 +116,7 @@ export function formatTable(header: string[], rows: string[][], rightAligned: bo
 }
 
 function describeMachine(m: BenchMachine): string {
-  const be = m.isa ? `${m.backend} (${m.isa}, ${m.threads} thread${m.threads === 1 ? '' : 's'})` : m.backend;
+  const be = m.isa ? `${m.backend} (${m.isa}, ${m.threads} thread${m.threads === 1 ? '' : 's'})` : m.device ? `${m.backend} on ${m.device}` : m.backend;
   return `${m.cpu}, ${m.cores} cores; node ${m.node}; backend ${be}; load average ${m.loadStart.map((x) => x.toFixed(2)).join(' ')} at start`;
 }
 

@@ -56,6 +56,7 @@ export function describeMachine(backend: Backend): BenchMachine {
     cores: cpuList.length,
     node: process.version,
     backend: backend.name,
+    device: (backend as { adapterName?: string | null }).adapterName ?? null,
     isa: info?.isa ?? null,
     threads: info?.threads ?? null,
     loadStart: loadavg().map((x) => Math.round(x * 100) / 100),

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { packageRoot } from '../backend/native.js';
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { BENCH_CONFIG_IDS, type BenchConfig, selectConfigs } from '../bench/configs.js';
 import { runBench } from '../bench/run.js';
 import { defaultCacheDir } from '../data/token-cache.js';
@@ -19,6 +19,7 @@ interface BenchArgs {
   peers: boolean;
   json: boolean;
   backend: BackendChoice;
+  device: DeviceChoice;
   corpus?: string;
   peersDir?: string;
   python: string;
@@ -39,12 +40,13 @@ function besideRoot(rel: string): string {
 function options(y: Argv): Argv<BenchArgs> {
   return y
     .option('only', { type: 'string', describe: `comma-separated configurations to run: ${BENCH_CONFIG_IDS.join(', ')} [default: all]` })
-    .option('iters', { type: 'number', describe: 'measured iterations per configuration [default: each configuration\'s own, a fiftieth of it on --backend ts]' })
+    .option('iters', { type: 'number', describe: 'measured iterations per configuration [default: each configuration\'s own, a fiftieth of it on --backend ts or a software GPU]' })
     .option('warmup', { type: 'number', describe: 'unmeasured iterations before them [default: each configuration\'s own]' })
     .option('seconds', { type: 'number', default: 0, describe: 'measure each run for this long instead of a number of iterations (0 = use --iters)' })
     .option('peers', { type: 'boolean', default: false, describe: 'also run the PyTorch and numpy trainers of ../shared/peers and print charnn/peer' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per configuration (a line each) instead of the table' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic: native SIMD addon, or TypeScript' })
+    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'cpu' as DeviceChoice, describe: 'where to run: cpu, gpu (WebGPU; measures the gpu backend), or auto (the GPU when a hardware adapter is present)' })
     .option('corpus', { type: 'string', describe: 'text to train on [default: ../shared/corpora/tinyshakespeare.txt beside the package]' })
     .option('peers-dir', { type: 'string', describe: 'folder of the peer scripts [default: ../shared/peers beside the package]' })
     .option('python', { type: 'string', default: 'python3', describe: 'Python with numpy for min_char_rnn.py (PyTorch\'s comes from torch-env.sh)' })
@@ -87,13 +89,18 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
     }
   }
 
-  const { backend, notice } = await selectBackend(a.backend);
+  const { backend, notice } = await selectBackend(a.backend, a.device);
   const progress = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };
   if (notice) progress(`charnn: ${notice}`);
-  if (backend.name !== 'native' && a.iters === undefined && a.seconds === 0) {
-    // The TypeScript backend is some 20-200x slower: a fiftieth of the iterations keeps runs short.
+  const gpu = backend as { name: string; software?: boolean };
+  if (gpu.name === 'gpu' && a.profile) {
+    throw new UsageError('--profile times each op as it returns, and the gpu backend only queues its ops', 'profile with --device cpu');
+  }
+  const slow = gpu.name === 'gpu' ? gpu.software === true : backend.name !== 'native';
+  if (slow && a.iters === undefined && a.seconds === 0) {
+    // The TypeScript backend (and a software GPU) is some 20-200x slower: a fiftieth of the iterations keeps runs short.
     configs = configs.map((c) => ({ ...c, iters: Math.max(2, Math.ceil(c.iters / 50)), warmup: Math.min(c.warmup, 1) }));
   }
   const outcome = await runBench(

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
@@ -22,6 +22,7 @@ interface DumpArgs {
   unknown?: UnknownTokenPolicy;
   invalidUtf8: 'error' | 'replace';
   backend: BackendChoice;
+  device: DeviceChoice;
   quiet: boolean;
 }
 
@@ -43,6 +44,7 @@ function options(y: Argv): Argv<DumpArgs> {
     })
     .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary or notices on stderr' })
     .example('$0 dump -m linux.charnn kernel.c --format html --out cells.html --pattern \'\\([^()]*\\)\'', 'a page to find the cell that tracks parentheses')
     .example('$0 dump -m model.charnn text.txt --format npy --out states/', 'NumPy arrays, one per layer and quantity')
@@ -80,7 +82,7 @@ async function run(a: ArgumentsCamelCase<DumpArgs>): Promise<void> {
   }
   const groups = parseGroups(a.what, a.format);
   const source = openCorpus(a.text);
-  const { backend, notice } = await selectBackend(a.backend);
+  const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice && !a.quiet) process.stderr.write(`charnn: ${notice}\n`);
   const loaded = await loadModelFile(a.model, backend);
   const config = loaded.model.config;

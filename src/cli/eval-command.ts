@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
@@ -20,6 +20,7 @@ interface EvalArgs {
   invalidUtf8: 'error' | 'replace';
   json: boolean;
   backend: BackendChoice;
+  device: DeviceChoice;
   quiet: boolean;
 }
 
@@ -44,6 +45,7 @@ function options(y: Argv): Argv<EvalArgs> {
     .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON line instead of text' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no notices on stderr' })
     .example('$0 eval -m shakespeare.charnn test.txt', 'bits per character on a held-out text')
     .example('$0 eval -m shakespeare.charnn input.txt --split val', "the trainer's validation loss, recomputed")
@@ -55,7 +57,7 @@ async function run(a: ArgumentsCamelCase<EvalArgs>): Promise<void> {
   if (a.batch !== undefined) requirePositiveInteger('--batch', a.batch);
   if (a.valFrac !== undefined && !(a.valFrac > 0 && a.valFrac < 1)) throw new UsageError(`--val-frac must be above 0 and below 1, got ${a.valFrac}`);
   const source = openCorpus(a.text);
-  const { backend, notice } = await selectBackend(a.backend);
+  const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice && !a.quiet) process.stderr.write(`charnn: ${notice}\n`);
   const loaded = await loadModelFile(a.model, backend);
   const trained = loaded.meta.training?.config;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { encodeText } from '../data/encoder.js';
@@ -23,6 +23,7 @@ interface SampleArgs {
   separator: string;
   unknown: 'error' | 'skip' | 'unk';
   backend: BackendChoice;
+  device: DeviceChoice;
   quiet: boolean;
 }
 
@@ -40,6 +41,7 @@ function options(y: Argv): Argv<SampleArgs> {
     .option('separator', { type: 'string', default: '\n\n', describe: 'printed between samples' })
     .option('unknown', { type: 'string', choices: ['error', 'skip', 'unk'] as const, default: 'error' as const, describe: 'prime tokens outside the vocabulary' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
+    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing on stderr but errors (not even the random seed)' })
     .example('$0 sample -m arithmetic.charnn --prime "12+7=" --length 20', 'continue a prime')
     .example('$0 sample -m shakespeare.charnn --temp 0.7 --length -1 | head -c 1000', 'stream until head has enough')
@@ -68,7 +70,7 @@ async function run(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
   if (a.seed !== undefined && !(Number.isInteger(a.seed) && a.seed >= 0 && a.seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${a.seed}`);
   const sampling = { temperature: a.temp, topK: a.topK, topP: a.topP };
   validateSampling(sampling);
-  const { backend, notice } = await selectBackend(a.backend);
+  const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice && !a.quiet) process.stderr.write(`charnn: ${notice}\n`);
   const loaded = await loadModelFile(a.model, backend);
   const prime = await primeText(a);

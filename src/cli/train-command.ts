@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:f
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, selectBackend } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
 import { isCheckpointFile } from '../checkpoint/read.js';
@@ -62,6 +62,7 @@ interface TrainArgs {
   invalidUtf8?: 'error' | 'replace';
   cacheDir?: string;
   backend: BackendChoice;
+  device: DeviceChoice;
   quiet: boolean;
   logJson: boolean;
   printEvery: number;
@@ -129,6 +130,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, describe: d('on bytes that are not UTF-8: stop, or decode as U+FFFD', DEFAULTS.invalidUtf8) })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic: native SIMD addon, or TypeScript' })
+    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing but errors' })
     .option('log-json', { type: 'boolean', default: false, describe: 'progress as JSON lines on stderr' })
     .option('print-every', { type: 'number', default: 100, describe: 'without a terminal: a progress line every N iterations' })
@@ -361,7 +363,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   checkOutput(out);
   const train = plan.train;
 
-  const { backend, notice } = await selectBackend(a.backend);
+  const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice) log(`charnn: ${notice}`);
   if (!from && a.seed === undefined) log(`seed ${train.seed} (pass --seed ${train.seed} to repeat this run)`);
 
