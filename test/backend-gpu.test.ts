@@ -1,8 +1,11 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Backend, type Tensor, dropoutKeeps } from '../src/backend/backend.js';
 import { GpuBackend } from '../src/backend/gpu.js';
 import { type AdapterFound, probeAdapter } from '../src/backend/gpu/webgpu.js';
 import { ReferenceBackend } from '../src/backend/reference.js';
+import { selectBackend } from '../src/backend/select.js';
 import type { CellType, ModelConfig } from '../src/model/config.js';
 import { Model } from '../src/model/model.js';
 import { ParamSet } from '../src/model/params.js';
@@ -27,6 +30,9 @@ import { Random } from '../src/util/random.js';
  * 3. The same in gpu.js `webgpu` mode (WGSL on a real WebGPU device, float32 throughout and
  *    the device's exp/tanh: rel 1e-4) when Dawn finds an adapter, a software one included
  *    (Mesa's llvmpipe through OpenGL ES: Debian's libegl-mesa0). Skipped, saying so, otherwise.
+ *
+ * 4. --device: cpu never loads Dawn; gpu without a hardware adapter is a one-line error (exit 1)
+ *    and auto falls back to the CPU; CHARNN_WEBGPU_SOFTWARE=1 accepts a software adapter.
  *
  * The largest error seen per op is printed at the end.
  */
@@ -85,7 +91,7 @@ async function same(gpu: Backend, label: string, op: (be: Backend) => Tensor[], 
   rng = new Random(state);
   const got = op(gpu);
   for (let k = 0; k < want.length; k++) {
-    compare(`${label}`, Array.from(await gpu.read(got[k])), Array.from(await ref.read(want[k])), tol);
+    compare(`${(gpu as GpuBackend).mode} ${label}`, Array.from(await gpu.read(got[k])), Array.from(await ref.read(want[k])), tol);
   }
 }
 
@@ -324,7 +330,7 @@ function opSuite(getBackend: () => GpuBackend, tolScale: number): void {
     const want = await ref.sumSquares(parts.map((d) => ref.upload(d, [d.length])));
     // As [n, 1] row views of [n + 1, 1] buffers: the first row must not count.
     const got = await gpu.sumSquares(parts.map((d) => gpu.rows(gpu.upload(Float32Array.from([3, ...d]), [d.length + 1, 1]), 1, d.length)));
-    compare('sumSquares', [got], [want], { rel: 1e-6 * tolScale, abs: 0 });
+    compare(`${gpu.mode} sumSquares`, [got], [want], { rel: 1e-6 * tolScale, abs: 0 });
     expect(await gpu.sumSquares([])).toBe(0);
   });
 
@@ -424,13 +430,13 @@ function windowSuite(getBackend: () => GpuBackend, cases: Case[], tolScale: numb
       const targets = Int32Array.from({ length: T * B }, () => Math.floor(r.next() * V));
       const want = await stepGradients(new ReferenceBackend('f64'), config, weights, state, inputs, targets, 13579);
       const got = await stepGradients(getBackend(), config, weights, state, inputs, targets, 13579);
-      compare(`window losses (${getBackend().mode})`, got.losses, want.losses, { rel: 2e-6 * tolScale, abs: 1e-6 * tolScale });
+      compare(`${getBackend().mode} window losses`, got.losses, want.losses, { rel: 2e-6 * tolScale, abs: 1e-6 * tolScale });
       want.names.forEach((pname, pi) => {
         const w = want.grads[pi];
         let max = 0;
         for (const x of w) max = Math.max(max, Math.abs(x));
         expect(max, `${pname}: the gradient is not all zero`).toBeGreaterThan(0);
-        compare(`window gradients (${getBackend().mode})`, got.grads[pi], w, { rel: 2e-5 * tolScale, abs: 2e-6 * tolScale, scale: () => max });
+        compare(`${getBackend().mode} window gradients`, got.grads[pi], w, { rel: 2e-5 * tolScale, abs: 2e-6 * tolScale, scale: () => max });
       });
     });
   }
@@ -468,7 +474,7 @@ let adapterError = '';
 let webgpuBackend: GpuBackend | null = null;
 const probe = await probeAdapter({ allowSoftware: true });
 if ('error' in probe) {
-  adapterError = probe.error;
+  adapterError = `${probe.error}; Mesa's llvmpipe would do: apt-get install libegl-mesa0`;
   console.warn(`gpu backend webgpu-mode tests skipped: ${adapterError}`);
 } else adapter = probe;
 
@@ -482,3 +488,46 @@ if ('error' in probe) {
     windowSuite(() => webgpuBackend!, ALL_CASES.filter((c) => c.layers === 2), 10);
   },
 );
+
+// ---- 4. --device -----------------------------------------------------------------------------------
+
+describe('--device selection', () => {
+  const hardware = probeAdapter();
+  const saved = process.env.CHARNN_WEBGPU_SOFTWARE;
+  afterAll(() => {
+    if (saved === undefined) delete process.env.CHARNN_WEBGPU_SOFTWARE;
+    else process.env.CHARNN_WEBGPU_SOFTWARE = saved;
+  });
+
+  it('cpu: a CPU backend, no notice', async () => {
+    const s = await selectBackend('ts', 'cpu');
+    expect(s.backend.name).toBe('ts');
+    expect(s.notice).toBeNull();
+  });
+
+  it('--backend with --device gpu is a usage error', async () => {
+    await expect(selectBackend('native', 'gpu')).rejects.toMatchObject({ exitCode: 2 });
+  });
+
+  it('without a hardware adapter: gpu fails, auto falls back to the CPU', async (ctx) => {
+    const probe = await hardware;
+    if (!('error' in probe)) ctx.skip(); // this machine has a GPU
+    delete process.env.CHARNN_WEBGPU_SOFTWARE;
+    await expect(selectBackend('auto', 'gpu')).rejects.toMatchObject({ exitCode: 1, message: expect.stringMatching(/^no usable GPU: /) });
+    expect((await selectBackend('ts', 'auto')).backend.name).toBe('ts');
+    // The command: one line, exit 1, before it even opens the model.
+    const bin = resolve(__dirname, '..', 'bin', 'charnn.js');
+    const r = spawnSync(process.execPath, [bin, 'sample', '-m', 'no-such.charnn', '--device', 'gpu'], { encoding: 'utf8', env: { ...process.env, CHARNN_DEBUG: '' } });
+    expect(r.status).toBe(1);
+    const last = r.stderr.trim().split('\n').at(-1);
+    expect(last).toMatch(/^charnn: no usable GPU: .+ \(use --device cpu\)$/);
+  });
+
+  it('CHARNN_WEBGPU_SOFTWARE=1 runs the gpu backend on a software adapter', async (ctx) => {
+    if (!adapter) ctx.skip();
+    process.env.CHARNN_WEBGPU_SOFTWARE = '1';
+    const s = await selectBackend('auto', 'gpu');
+    expect(s.backend.name).toBe('gpu');
+    expect(s.notice).toMatch(/^device gpu: /);
+  });
+});
