@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims, shapeSize } from './backend.js';
+import { CharnnError } from '../errors.js';
 import * as K from './gpu/kernels.js';
 import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
 
@@ -571,7 +572,10 @@ export class GpuBackend implements Backend {
 function checkedSize(shape: readonly number[]): number {
   const n = shapeSize(shape);
   if (n > MAX_GPU_TENSOR) {
-    throw new Error(`the gpu backend indexes tensors in float32 and holds at most ${MAX_GPU_TENSOR} elements in one; [${shape.join(', ')}] has ${n}`);
+    throw new CharnnError(
+      `the gpu backend indexes tensors in float32 and holds at most ${MAX_GPU_TENSOR} elements in one; [${shape.join(', ')}] has ${n}`,
+      'lower --batch or --seq (the output layer is batch x seq x vocabulary), or use --device cpu',
+    );
   }
   return n;
 }
