@@ -2,7 +2,9 @@
 export * from './backend/backend.js';
 export { ReferenceBackend } from './backend/reference.js';
 export { CpuTensor } from './backend/cpu-tensor.js';
-export { selectBackend, type BackendChoice } from './backend/select.js';
+export { selectBackend, type BackendChoice, type DeviceChoice } from './backend/select.js';
+export { GpuBackend, type GpuMode } from './backend/gpu.js';
+export { probeAdapter, type AdapterFound, type AdapterProbe } from './backend/gpu/webgpu.js';
 export * from './data/index.js';
 export * from './model/config.js';
 export { Model, WindowRunner } from './model/model.js';
