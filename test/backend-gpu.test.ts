@@ -474,7 +474,7 @@ let adapterError = '';
 let webgpuBackend: GpuBackend | null = null;
 const probe = await probeAdapter({ allowSoftware: true });
 if ('error' in probe) {
-  adapterError = `${probe.error}; Mesa's llvmpipe would do: apt-get install libegl-mesa0`;
+  adapterError = `${probe.error}; Mesa's llvmpipe would do: run scripts/ensure-test-packages.sh as root`;
   console.warn(`gpu backend webgpu-mode tests skipped: ${adapterError}`);
 } else adapter = probe;
 

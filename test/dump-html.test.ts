@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { activationColor, patternSignal, rankCells } from '../src/inspect/viewer.js';
 import { charnn, structuredCorpus, trainTiny, writeCorpus } from './sample-helpers.js';
 
-/** Debian's Chromium, which scripts/ensure-chromium.sh installs (CI runs it before the tests). */
+/** Debian's Chromium, which scripts/ensure-test-packages.sh installs (CI runs it before the tests). */
 const CHROMIUM = '/usr/bin/chromium';
 
 describe('HTML viewer logic', () => {
@@ -72,7 +72,7 @@ describe('charnn dump --format html in headless Chromium', { timeout: 40000 }, (
 
   it('colours the text by the chosen cell; picking another cell changes the colours', async (ctx) => {
     if (!existsSync(CHROMIUM)) {
-      const note = `${CHROMIUM} is missing and could not be installed; run scripts/ensure-chromium.sh (as root) to run this test`;
+      const note = `${CHROMIUM} is missing and could not be installed; run scripts/ensure-test-packages.sh (as root) to run this test`;
       console.warn(`skipped: ${note}`);
       ctx.skip(note);
       return;
