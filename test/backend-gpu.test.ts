@@ -7,9 +7,8 @@ import { type AdapterFound, probeAdapter } from '../src/backend/gpu/webgpu.js';
 import { ReferenceBackend } from '../src/backend/reference.js';
 import { selectBackend } from '../src/backend/select.js';
 import type { CellType, ModelConfig } from '../src/model/config.js';
-import { Model } from '../src/model/model.js';
-import { ParamSet } from '../src/model/params.js';
 import { Random } from '../src/util/random.js';
+import { randomWindowCase, windowGradients } from './window-gradients.js';
 
 /**
  * The gpu backend's gpu.js kernels against the float32 reference backend.
@@ -391,23 +390,6 @@ interface Case {
   dropout: number;
 }
 
-async function stepGradients(be: Backend, config: ModelConfig, weights: Map<string, Float32Array>, state: Float32Array[], inputs: Int32Array, targets: Int32Array, seed: number) {
-  const model = Model.fromValues(be, config, (name) => weights.get(name)!);
-  const runner = model.runner(T, B, { training: true });
-  let k = 0;
-  for (const { h, c } of runner.stateTensors()) {
-    be.write(h, state[k++]);
-    if (c) be.write(c, state[k++]);
-  }
-  runner.setWindow(inputs, targets);
-  const grads = ParamSet.zeros(be, model.params.specs);
-  runner.trainStep(grads, 1 / B, seed);
-  return {
-    names: model.params.specs.map((s) => s.name),
-    grads: await Promise.all(grads.tensors.map(async (t) => Float64Array.from(await be.read(t)))),
-    losses: Float64Array.from(await be.read(runner.losses)),
-  };
-}
 
 function windowSuite(getBackend: () => GpuBackend, cases: Case[], tolScale: number): void {
   for (const cs of cases) {
@@ -415,21 +397,9 @@ function windowSuite(getBackend: () => GpuBackend, cases: Case[], tolScale: numb
     it(`trainStep gradients: ${name}`, async () => {
       const config: ModelConfig = { cell: cs.cell, vocabSize: V, hidden: H, layers: cs.layers, embed: cs.embed, dropout: cs.dropout };
       const r = new Random(77 + cases.indexOf(cs));
-      const shapes = Model.create(new ReferenceBackend('f32'), config, 1).params;
-      const weights = new Map<string, Float32Array>();
-      shapes.specs.forEach((spec, i) => {
-        const s = spec.name.endsWith('Wh') ? 0.3 : 0.5;
-        weights.set(spec.name, Float32Array.from({ length: shapes.tensors[i].size }, () => r.uniform(-s, s)));
-      });
-      const state: Float32Array[] = [];
-      for (let l = 0; l < cs.layers; l++) {
-        state.push(Float32Array.from({ length: B * H }, () => r.uniform(-0.9, 0.9)));
-        if (cs.cell === 'lstm') state.push(Float32Array.from({ length: B * H }, () => r.uniform(-1.5, 1.5)));
-      }
-      const inputs = Int32Array.from({ length: T * B }, () => Math.floor(r.next() * V));
-      const targets = Int32Array.from({ length: T * B }, () => Math.floor(r.next() * V));
-      const want = await stepGradients(new ReferenceBackend('f64'), config, weights, state, inputs, targets, 13579);
-      const got = await stepGradients(getBackend(), config, weights, state, inputs, targets, 13579);
+      const c = randomWindowCase(config, r, T, B, 13579);
+      const want = await windowGradients(new ReferenceBackend('f64'), c);
+      const got = await windowGradients(getBackend(), c);
       compare(`${getBackend().mode} window losses`, got.losses, want.losses, { rel: 2e-6 * tolScale, abs: 1e-6 * tolScale });
       want.names.forEach((pname, pi) => {
         const w = want.grads[pi];

@@ -3,16 +3,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../src/backend/backend.js';
-import { cpu } from '../src/backend/cpu-tensor.js';
 import { loadNativeBackend, nativeAddonPath } from '../src/backend/native.js';
 import { ReferenceBackend } from '../src/backend/reference.js';
 import type { CellType, ModelConfig } from '../src/model/config.js';
-import { Model } from '../src/model/model.js';
-import { ParamSet } from '../src/model/params.js';
 import type { TrainConfig } from '../src/train/config.js';
 import { defaultOptimizerConfig } from '../src/train/optimizer.js';
 import { TrainingSession } from '../src/train/session.js';
 import { Random } from '../src/util/random.js';
+import { randomWindowCase, windowGradients } from './window-gradients.js';
 
 /**
  * The native backend against the reference, through the whole model rather than op by op
@@ -67,51 +65,15 @@ for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
   cases.push({ cell, layers: 2, embed: 0, dropout: 0.3 });
 }
 
-/** One training step on `be` from the given weights and state; the gradients and losses. */
-function gradients(be: Backend, config: ModelConfig, weights: Map<string, Float32Array>, state: Float32Array[], inputs: Int32Array, targets: Int32Array, seed: number) {
-  const model = Model.fromValues(be, config, (name) => weights.get(name)!);
-  const runner = model.runner(T, B, { training: true });
-  let k = 0;
-  for (const { h, c } of runner.stateTensors()) {
-    be.write(h, state[k++]);
-    if (c) be.write(c, state[k++]);
-  }
-  runner.setWindow(inputs, targets);
-  const grads = ParamSet.zeros(be, model.params.specs);
-  runner.trainStep(grads, 1 / B, seed);
-  return {
-    names: model.params.specs.map((s) => s.name),
-    grads: grads.tensors.map((t) => Float64Array.from(cpu(t).data)),
-    losses: Float64Array.from(cpu(runner.losses).data),
-  };
-}
-
 suite(available ? 'native vs f64 reference: gradients of a training step' : `native vs f64 reference (skipped: ${skipReason})`, () => {
   for (const cs of cases) {
     const name = `${cs.cell} layers=${cs.layers} ${cs.embed ? `embed=${cs.embed}` : 'one-hot'}${cs.dropout ? ` dropout=${cs.dropout}` : ''}`;
-    it(name, () => {
+    it(name, async () => {
       const config: ModelConfig = { cell: cs.cell, vocabSize: V, hidden: H, layers: cs.layers, embed: cs.embed, dropout: cs.dropout };
       const rng = new Random(1234 + cases.indexOf(cs));
-      // Weights large enough to drive every nonlinearity off its linear part, all exactly
-      // representable in float32 so both backends start from the same numbers.
-      const shapes = Model.create(new ReferenceBackend('f32'), config, 1).params;
-      const weights = new Map<string, Float32Array>();
-      shapes.specs.forEach((spec, i) => {
-        const n = shapes.tensors[i].size;
-        const scale = spec.name.endsWith('Wh') ? 0.3 : 0.5;
-        weights.set(spec.name, Float32Array.from({ length: n }, () => rng.uniform(-scale, scale)));
-      });
-      const state: Float32Array[] = [];
-      for (let l = 0; l < cs.layers; l++) {
-        state.push(Float32Array.from({ length: B * H }, () => rng.uniform(-0.9, 0.9)));
-        if (cs.cell === 'lstm') state.push(Float32Array.from({ length: B * H }, () => rng.uniform(-1.5, 1.5)));
-      }
-      const inputs = Int32Array.from({ length: T * B }, () => Math.floor(rng.next() * V));
-      const targets = Int32Array.from({ length: T * B }, () => Math.floor(rng.next() * V));
-      const seed = 987654321;
-
-      const want = gradients(new ReferenceBackend('f64'), config, weights, state, inputs, targets, seed);
-      const got = gradients(native(), config, weights, state, inputs, targets, seed);
+      const c = randomWindowCase(config, rng, T, B, 987654321);
+      const want = await windowGradients(new ReferenceBackend('f64'), c);
+      const got = await windowGradients(native(), c);
 
       for (let i = 0; i < want.losses.length; i++) {
         expect(Math.abs(got.losses[i] - want.losses[i]), `loss[${i}]`).toBeLessThanOrEqual(2e-6 * Math.abs(want.losses[i]) + 1e-6);
