@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { DUMP_FORMATS, type DumpFormat, runDump } from '../inspect/dump.js';
 import { STATE_GROUPS, type StateGroup, quantitiesFor } from '../inspect/states.js';
 import { requireNonNegativeInteger, requirePositiveInteger } from '../util/checks.js';
+import { MODEL_FILE, INVALID_UTF8, UNKNOWN_IN_TEXT, BACKEND, DEVICE } from './shared-options.js';
 
 interface DumpArgs {
   model: string;
@@ -29,7 +30,7 @@ interface DumpArgs {
 function options(y: Argv): Argv<DumpArgs> {
   return y
     .positional('text', { type: 'string', demandOption: true, describe: 'UTF-8 text to run the model over; - reads stdin' })
-    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('model', MODEL_FILE)
     .option('format', { alias: 'f', type: 'string', choices: DUMP_FORMATS, default: 'jsonl' as DumpFormat, describe: 'jsonl (a line per token), npy (a file per layer and quantity), html (one page to look at), lstmvis (LSTMVis project files)' })
     .option('out', { alias: 'o', type: 'string', describe: 'jsonl, html: a file [default: stdout]; npy, lstmvis: a directory (required)' })
     .option('what', { type: 'string', describe: 'comma-separated: h (hidden state), c (LSTM cell state), gates [default: h,c,gates; html and lstmvis: h,c]' })
@@ -37,14 +38,10 @@ function options(y: Argv): Argv<DumpArgs> {
     .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window (the values do not depend on it)' })
     .option('max-tokens', { type: 'number', default: 0, describe: 'stop after N tokens (0 = the whole text)' })
     .option('pattern', { type: 'string', describe: 'html: rank cells by correlation with this regex (or @column) when the page opens' })
-    .option('unknown', {
-      type: 'string',
-      choices: ['error', 'skip', 'unk'] as const,
-      describe: 'tokens outside the vocabulary: stop, drop them, or read them as <unk> [default: unk at word level, skip at char level]',
-    })
-    .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
-    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
-    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
+    .option('unknown', UNKNOWN_IN_TEXT)
+    .option('invalid-utf8', INVALID_UTF8)
+    .option('backend', BACKEND)
+    .option('device', DEVICE)
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no summary or notices on stderr' })
     .example('$0 dump -m linux.charnn kernel.c --format html --out cells.html --pattern \'\\([^()]*\\)\'', 'a page to find the cell that tracks parentheses')
     .example('$0 dump -m model.charnn text.txt --format npy --out states/', 'NumPy arrays, one per layer and quantity')

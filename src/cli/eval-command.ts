@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { type EvalSplit, evaluateText } from '../inspect/eval.js';
 import { openDataOut } from '../inspect/output.js';
 import { requirePositiveInteger } from '../util/checks.js';
+import { MODEL_FILE, INVALID_UTF8, UNKNOWN_IN_TEXT, BACKEND, DEVICE } from './shared-options.js';
 
 interface EvalArgs {
   model: string;
@@ -27,7 +28,7 @@ interface EvalArgs {
 function options(y: Argv): Argv<EvalArgs> {
   return y
     .positional('text', { type: 'string', demandOption: true, describe: 'UTF-8 text to score; - reads stdin' })
-    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('model', MODEL_FILE)
     .option('seq', { alias: 't', type: 'number', describe: 'window length T [default: the training --seq]' })
     .option('batch', { alias: 'b', type: 'number', describe: 'parallel streams B, each continuous text [default: the training --batch]' })
     .option('split', {
@@ -37,15 +38,11 @@ function options(y: Argv): Argv<EvalArgs> {
       describe: 'score all of the text, or only the tail charnn train held out (val) or the rest (train)',
     })
     .option('val-frac', { type: 'number', describe: 'with --split: the held-out fraction [default: the training --val-frac]' })
-    .option('unknown', {
-      type: 'string',
-      choices: ['error', 'skip', 'unk'] as const,
-      describe: 'tokens outside the vocabulary: stop, drop them, or read them as <unk> [default: unk at word level, skip at char level]',
-    })
-    .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, default: 'error' as const, describe: 'on bytes that are not UTF-8: stop, or decode as U+FFFD' })
+    .option('unknown', UNKNOWN_IN_TEXT)
+    .option('invalid-utf8', INVALID_UTF8)
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON line instead of text' })
-    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
-    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
+    .option('backend', BACKEND)
+    .option('device', DEVICE)
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no notices on stderr' })
     .example('$0 eval -m shakespeare.charnn test.txt', 'bits per character on a held-out text')
     .example('$0 eval -m shakespeare.charnn input.txt --split val', "the trainer's validation loss, recomputed")

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { describeModelFile, lossCurveSvg, renderInfoJSON, renderInfoText } from '../inspect/info.js';
 import { openDataOut } from '../inspect/output.js';
 import { requireNonNegativeInteger } from '../util/checks.js';
+import { MODEL_FILE } from './shared-options.js';
 
 interface InfoArgs {
   model: string;
@@ -12,7 +13,7 @@ interface InfoArgs {
 
 function options(y: Argv): Argv<InfoArgs> {
   return y
-    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('model', MODEL_FILE)
     .option('json', { type: 'boolean', default: false, describe: 'one JSON line (the whole vocabulary and loss history included)' })
     .option('svg', { type: 'string', describe: 'also draw the loss curves as an SVG file (- = stdout, instead of the text)' })
     .option('vocab', { type: 'number', default: 40, describe: 'vocabulary tokens to list in the text output' })

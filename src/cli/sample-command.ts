@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { encodeText } from '../data/encoder.js';
@@ -9,6 +9,7 @@ import { validateSampling } from '../sample/sampler.js';
 import { requirePositiveInteger } from '../util/checks.js';
 import { freshSeed } from '../util/random.js';
 import { readStdinText } from './stdin.js';
+import { MODEL_FILE, BACKEND, DEVICE } from './shared-options.js';
 
 interface SampleArgs {
   model: string;
@@ -29,7 +30,7 @@ interface SampleArgs {
 
 function options(y: Argv): Argv<SampleArgs> {
   return y
-    .option('model', { alias: 'm', type: 'string', demandOption: true, describe: 'checkpoint written by charnn train' })
+    .option('model', MODEL_FILE)
     .option('length', { alias: 'l', type: 'number', default: 500, describe: 'tokens per sample; -1 = endless until stopped' })
     .option('temp', { type: 'number', default: 1, describe: 'softmax temperature; 0 = always the most likely token' })
     .option('top-k', { type: 'number', default: 0, describe: 'sample among the k most likely tokens only (0 = all)' })
@@ -40,8 +41,8 @@ function options(y: Argv): Argv<SampleArgs> {
     .option('n', { type: 'number', default: 1, describe: 'number of samples' })
     .option('separator', { type: 'string', default: '\n\n', describe: 'printed between samples' })
     .option('unknown', { type: 'string', choices: ['error', 'skip', 'unk'] as const, default: 'error' as const, describe: 'prime tokens outside the vocabulary' })
-    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic backend' })
-    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
+    .option('backend', BACKEND)
+    .option('device', DEVICE)
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing on stderr but errors (not even the random seed)' })
     .example('$0 sample -m arithmetic.charnn --prime "12+7=" --length 20', 'continue a prime')
     .example('$0 sample -m shakespeare.charnn --temp 0.7 --length -1 | head -c 1000', 'stream until head has enough')

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:f
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
 import { isCheckpointFile } from '../checkpoint/read.js';
@@ -21,6 +21,7 @@ import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
 import { withSpinner } from './spinner.js';
 import { TrainProgress } from './train-progress.js';
+import { BACKEND, DEVICE } from './shared-options.js';
 
 /**
  * Parsed options. Options that define a run have no yargs default (DEFAULTS supplies them), so
@@ -129,8 +130,8 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('word-split', { type: 'string', choices: ['punct', 'space'] as const, describe: d('word level: split punctuation off words, or whitespace only', DEFAULTS.wordSplit) })
     .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, describe: d('on bytes that are not UTF-8: stop, or decode as U+FFFD', DEFAULTS.invalidUtf8) })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
-    .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic: native SIMD addon, or TypeScript' })
-    .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'auto' as DeviceChoice, describe: 'where to run: the GPU when a hardware WebGPU adapter is present (auto), the GPU or fail (gpu), or the CPU (cpu)' })
+    .option('backend', BACKEND)
+    .option('device', DEVICE)
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing but errors' })
     .option('log-json', { type: 'boolean', default: false, describe: 'progress as JSON lines on stderr' })
     .option('print-every', { type: 'number', default: 100, describe: 'without a terminal: a progress line every N iterations' })
