@@ -398,7 +398,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
     );
     const r = session.resumed;
     if (r) {
-      const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${tr.state.epoch})`];
+      const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${(r.iteration / tr.data.batcher.windowsPerEpoch).toFixed(2)})`];
       if (r.addedTokens.length > 0) parts.push(`added ${r.addedTokens.length} new tokens to the vocabulary`);
       if (r.unknownTokens.length > 0) parts.push(`reading ${r.unknownTokens.length} unseen tokens as <unk>`);
       if (!r.sameCorpus) parts.push("the corpus is not the run's: training goes on from its beginning with fresh hidden state");
