@@ -29,8 +29,16 @@ export class ReferenceBackend implements Backend {
 
   zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
     const n = shapeSize(shape);
-    const data: CpuArray = dtype === 'i32' ? new Int32Array(n) : new this.Float(n);
+    const data: CpuArray = dtype === 'i32' ? new Int32Array(n) : this.newFloatArray(n);
     return new CpuTensor(data, [...shape], dtype);
+  }
+
+  /**
+   * The zeroed storage of every float tensor (`upload` goes through `zeros` too): a subclass
+   * may place it elsewhere (the TypeScript backend uses shared memory, for its GEMM workers).
+   */
+  protected newFloatArray(n: number): Float32Array | Float64Array {
+    return new this.Float(n);
   }
 
   upload(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {

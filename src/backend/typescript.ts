@@ -1,14 +1,29 @@
 import { type Tensor, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
+import { GemmPool } from './gemm-pool.js';
 import { ReferenceBackend } from './reference.js';
+import { type GemmProblem, gemmBlock } from './tiled-gemm.js';
+
+/**
+ * Multiply-adds from which a GEMM is split over threads. Measured on a 2-core Xeon: two threads
+ * win from ~30k (a [32,32]x[32,32] product, ~40 us on one thread) when the worker is awake;
+ * 65k leaves a margin for one that first has to be woken. Every per-step GEMM of a batch-50
+ * model is far above ([50,128]x[128,512] is 3.3M), min-char-rnn's per-step ones (10k) below.
+ */
+export const PARALLEL_MACS = 65_536;
+
+/** The process's GEMM workers, shared by every TypeScript backend (as the native addon's pool is). */
+const pool = new GemmPool();
 
 /**
  * The TypeScript backend used when the native addon is missing (`--backend ts`): the reference
- * backend with its hot spot, the GEMM, register-tiled. Each 4x4 block of C is summed in 16
- * local variables (doubles in registers) over the whole K dimension and stored once, so every
- * value loaded from A or B feeds four multiply-adds and C is not re-read and re-rounded to
- * float32 at every k as in the reference's loops. Results equal the reference's up to rounding
- * (test/backend-typescript.test.ts).
+ * backend with its hot spot, the GEMM, register-tiled (tiled-gemm.ts) and, when big enough,
+ * split over worker threads (gemm-pool.ts). Each 4x4 block of C is summed in registers over
+ * the whole K dimension and stored once, so C is not re-read and re-rounded to float32 at every
+ * k as in the reference's loops. Results equal the reference's up to rounding, and are the
+ * same bit for bit on any number of threads (test/backend-typescript.test.ts).
+ *
+ * Float tensors live in SharedArrayBuffers so that the workers can read and write them in place.
  */
 export class TypeScriptBackend extends ReferenceBackend {
   override readonly name: string = 'ts';
@@ -17,89 +32,41 @@ export class TypeScriptBackend extends ReferenceBackend {
     super('f32');
   }
 
+  /** Shared memory, which the GEMM workers read and write in place (nothing is copied to them). */
+  protected override newFloatArray(n: number): Float32Array {
+    return new Float32Array(new SharedArrayBuffer(4 * n));
+  }
+
+  /** The thread count, as the native backend reports it (`charnn bench` reads it). */
+  get info(): { threads: number } {
+    return { threads: pool.threads };
+  }
+
+  /** Threads a GEMM may use, the calling one included (1 = no workers); process-wide. */
+  setThreads(n: number): number {
+    return pool.setThreads(n);
+  }
+
+  /**
+   * Resolves once the GEMM workers run: how many are ready. Never needed for correctness (a
+   * GEMM arriving before them runs on one thread); tests await it to see the workers take part.
+   */
+  gemmWorkersReady(): Promise<number> {
+    return pool.whenReady();
+  }
+
   override gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
     const { M, N, K } = gemmDims(transA, transB, A, B, C);
-    // Element (i, k) of op(A) is a[i * sai + k * sak]; (k, j) of op(B) is b[k * sbk + j * sbj].
-    const [sai, sak] = transA ? [1, M] : [K, 1];
-    const [sbk, sbj] = transB ? [1, K] : [N, 1];
-    const a = cpu(A).data as Float32Array;
-    const b = cpu(B).data as Float32Array;
-    const c = cpu(C).data as Float32Array;
-    // With A transposed (weight gradients, K = T*B) both operands step a whole row per k, a
-    // new cache line each time; K is then cut into panels that stay in cache while every tile
-    // of C sweeps them. After the first panel, C accumulates (beta = 1).
-    const panel = transA ? K_PANEL : Math.max(K, 1);
-    for (let k0 = 0; k0 < K || k0 === 0; k0 += panel) {
-      const kn = Math.min(panel, K - k0);
-      tiledGemm(M, N, kn, alpha, a.subarray(k0 * sak), sai, sak, b.subarray(k0 * sbk), sbk, sbj, k0 === 0 ? beta : 1, c);
-    }
-  }
-}
-
-/** K elements per panel when A is transposed: 256 rows of A and of B, 2 x 256 cache lines. */
-const K_PANEL = 256;
-
-/** C = alpha * op(A) op(B) + beta * C over strided views, in 4x4 register tiles. */
-function tiledGemm(
-  M: number, N: number, K: number, alpha: number,
-  a: Float32Array, sai: number, sak: number,
-  b: Float32Array, sbk: number, sbj: number,
-  beta: number, c: Float32Array,
-): void {
-  const M4 = M - (M % 4);
-  const N4 = N - (N % 4);
-  for (let i = 0; i < M4; i += 4) {
-    const a0 = i * sai;
-    const a1 = a0 + sai;
-    const a2 = a1 + sai;
-    const a3 = a2 + sai;
-    for (let j = 0; j < N4; j += 4) {
-      const b0 = j * sbj;
-      const b1 = b0 + sbj;
-      const b2 = b1 + sbj;
-      const b3 = b2 + sbj;
-      let s00 = 0, s01 = 0, s02 = 0, s03 = 0;
-      let s10 = 0, s11 = 0, s12 = 0, s13 = 0;
-      let s20 = 0, s21 = 0, s22 = 0, s23 = 0;
-      let s30 = 0, s31 = 0, s32 = 0, s33 = 0;
-      for (let k = 0; k < K; k++) {
-        const ak = k * sak;
-        const bk = k * sbk;
-        const x0 = a[a0 + ak], x1 = a[a1 + ak], x2 = a[a2 + ak], x3 = a[a3 + ak];
-        const y0 = b[bk + b0], y1 = b[bk + b1], y2 = b[bk + b2], y3 = b[bk + b3];
-        s00 += x0 * y0; s01 += x0 * y1; s02 += x0 * y2; s03 += x0 * y3;
-        s10 += x1 * y0; s11 += x1 * y1; s12 += x1 * y2; s13 += x1 * y3;
-        s20 += x2 * y0; s21 += x2 * y1; s22 += x2 * y2; s23 += x2 * y3;
-        s30 += x3 * y0; s31 += x3 * y1; s32 += x3 * y2; s33 += x3 * y3;
-      }
-      store4(c, i * N + j, alpha, beta, s00, s01, s02, s03);
-      store4(c, (i + 1) * N + j, alpha, beta, s10, s11, s12, s13);
-      store4(c, (i + 2) * N + j, alpha, beta, s20, s21, s22, s23);
-      store4(c, (i + 3) * N + j, alpha, beta, s30, s31, s32, s33);
-    }
-  }
-  // The right edge (columns N4..N) for the tiled rows, and the bottom rows M4..M: one dot each.
-  for (let i = 0; i < M; i++) {
-    for (let j = i < M4 ? N4 : 0; j < N; j++) {
-      let s = 0;
-      for (let k = 0; k < K; k++) s += a[i * sai + k * sak] * b[k * sbk + j * sbj];
-      const o = i * N + j;
-      c[o] = beta === 0 ? alpha * s : alpha * s + beta * c[o];
-    }
-  }
-}
-
-function store4(c: Float32Array, o: number, alpha: number, beta: number, s0: number, s1: number, s2: number, s3: number): void {
-  if (beta === 0) {
-    // beta = 0 ignores C's old contents (NaN included), as the interface promises.
-    c[o] = alpha * s0;
-    c[o + 1] = alpha * s1;
-    c[o + 2] = alpha * s2;
-    c[o + 3] = alpha * s3;
-  } else {
-    c[o] = alpha * s0 + beta * c[o];
-    c[o + 1] = alpha * s1 + beta * c[o + 1];
-    c[o + 2] = alpha * s2 + beta * c[o + 2];
-    c[o + 3] = alpha * s3 + beta * c[o + 3];
+    // op(A): [M, K], op(B): [K, N], C: [M, N].
+    const p: GemmProblem = {
+      transA, transB, M, N, K, alpha, beta,
+      a: cpu(A).data as Float32Array,
+      b: cpu(B).data as Float32Array,
+      c: cpu(C).data as Float32Array,
+    };
+    // Split over threads when big enough and possible (pool.run says no otherwise, e.g. for an
+    // operand outside shared memory); the same values either way.
+    if (M * N * K >= PARALLEL_MACS && pool.run(p)) return;
+    gemmBlock(p, 0, M, 0, N);
   }
 }

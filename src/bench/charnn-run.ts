@@ -19,7 +19,7 @@ export interface CharnnRunOptions {
   warmup: number;
   seconds: number;
   seed: number;
-  /** Native threads for this run (null = leave the pool as it is). */
+  /** Threads for this run, native or TypeScript (null = leave the pool as it is). */
   threads: number | null;
   /** Time every backend op of the measured iterations (`--profile`). */
   timer?: OpTimer;
@@ -35,13 +35,13 @@ export interface CharnnRunResult {
   vocabSize: number;
   /** Mean loss of the last measured window, nats per char (a sanity check that it trained). */
   lastLoss: number;
-  /** Native threads used (null on the TypeScript backend). */
+  /** Threads used by the native pool or the TypeScript backend's GEMM (null on the gpu backend). */
   threads: number | null;
   /** With a timer: the per-op table of the measured iterations. */
   profile: string | null;
 }
 
-/** What a backend exposes to set its thread count (the native one does). */
+/** What a backend exposes to set its thread count (the native and TypeScript ones do). */
 interface Threaded {
   setThreads(n: number): number;
   info: { threads: number };

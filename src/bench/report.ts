@@ -12,7 +12,7 @@ export interface BenchMachine {
   /** The GPU the gpu backend ran on (null or absent on the CPU backends). */
   device?: string | null;
   isa: string | null;
-  /** The native pool's threads (null on the TypeScript backend). */
+  /** The native pool's or the TypeScript GEMM's threads (null on the gpu backend). */
   threads: number | null;
   /** 1-, 5- and 15-minute load averages when the benchmark started. */
   loadStart: number[];
@@ -45,7 +45,7 @@ export interface BenchRecord {
   seq: number;
   optimizer: string;
   backend: string;
-  /** Native threads charnn used (null on the TypeScript backend). */
+  /** Threads charnn used, native or TypeScript (null on the gpu backend). */
   threads: number | null;
   warmup: number;
   /** Measured iterations and their seconds (of the run whose rate is the median). */

@@ -52,7 +52,7 @@ function options(y: Argv): Argv<BenchArgs> {
     .option('python', { type: 'string', default: 'python3', describe: 'Python with numpy for min_char_rnn.py (PyTorch\'s comes from torch-env.sh)' })
     .option('repeat', { type: 'number', default: 1, describe: 'runs per configuration, charnn and peer alternating; medians are reported' })
     .option('seed', { type: 'number', default: 1, describe: 'random seed of every run' })
-    .option('threads', { type: 'number', describe: 'native threads for every configuration [default: the pool, 1 for min-char-rnn as its numpy peer]' })
+    .option('threads', { type: 'number', describe: 'threads (native, or the TypeScript GEMM\'s) for every configuration [default: the pool, 1 for min-char-rnn as its numpy peer]' })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr' })
     .option('profile', { type: 'boolean', default: false, describe: 'time every backend op and print, per configuration, where the time goes (stderr)' })
