@@ -53,17 +53,10 @@ export interface SharedView {
   length: number;
 }
 
-/** What the caller posts to each ready worker for one GEMM. */
-export interface GemmJob {
+/** What the caller posts to each ready worker for one GEMM: the problem, its operands as shared views. */
+export interface GemmJob extends Omit<GemmProblem, 'a' | 'b' | 'c'> {
   seq: number;
   split: GemmSplit;
-  transA: boolean;
-  transB: boolean;
-  M: number;
-  N: number;
-  K: number;
-  alpha: number;
-  beta: number;
   a: SharedView;
   b: SharedView;
   c: SharedView;
