@@ -125,6 +125,23 @@ export class WindowRunner {
         : null;
   }
 
+  /**
+   * Zeroed gradients to pass to `trainStep`, shaped like the parameters; with a row-sparse
+   * embedding gradient, its entry is this runner's [T*B, E] row buffer rather than a dense
+   * [V, E] table that would never be written.
+   */
+  gradients(): ParamSet {
+    const be = this.be;
+    const specs = this.model.params.specs;
+    const sp = this.sparseEmbed;
+    if (!sp) return ParamSet.zeros(be, specs);
+    return new ParamSet(
+      specs,
+      specs.map((s) => (s.name === 'embed' ? sp.values : be.zeros(s.shape))),
+      specs.map((s) => (s.name === 'embed' ? sp.rowIds : null)),
+    );
+  }
+
   /** Load a window: ids time-major (t*B + b). Targets may be omitted when only logits are wanted. */
   setWindow(inputs: Int32Array, targets?: Int32Array): void {
     this.be.write(this.inputs, inputs);

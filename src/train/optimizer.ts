@@ -117,12 +117,12 @@ export class Optimizer {
     }
   }
 
-  /** Row buffers shaped like g: [U, D] for the parameter and each slot, grown as U needs. */
+  /** Row buffers shaped like g: [U, D] for the parameter and each slot, reallocated when U exceeds them. */
   private scratchRows(i: number, tables: Tensor[], g: Tensor): Tensor[] {
     const U = g.shape[0];
     let held = this.rowScratch.get(i);
     if (!held || held[0].shape[0] < U) {
-      held = tables.map(() => this.be.zeros([Math.max(U, 2 * (held?.[0].shape[0] ?? 0)), ...g.shape.slice(1)]));
+      held = tables.map(() => this.be.zeros(g.shape));
       this.rowScratch.set(i, held);
     }
     return held.map((t) => this.be.rows(t, 0, U));

@@ -2,7 +2,7 @@ import type { Backend } from '../backend/backend.js';
 import type { StreamBatcher } from '../data/batcher.js';
 import type { TokenReader } from '../data/token-cache.js';
 import type { Model, WindowRunner } from '../model/model.js';
-import { ParamSet } from '../model/params.js';
+import type { ParamSet } from '../model/params.js';
 import { Sampler } from '../sample/sampler.js';
 import { Random } from '../util/random.js';
 import type { TrainConfig } from './config.js';
@@ -133,7 +133,7 @@ export class Trainer {
   ) {
     const { seq: T, batch: B } = config;
     this.runner = model.runner(T, B, { training: true, sparseEmbeddingGrad: updatesRowsIndependently(config.optimizer.name) });
-    this.grads = ParamSet.zeros(model.backend, model.params.specs);
+    this.grads = this.runner.gradients();
     this.rng = new Random(state.rng);
     this.inputs = new Int32Array(T * B);
     this.targets = new Int32Array(T * B);
@@ -321,11 +321,11 @@ export class Trainer {
    */
   private onPlateau(): void {
     const s = this.state;
-    const { plateauDecay, plateauPatience } = this.config;
-    if (!(plateauDecay !== undefined && plateauDecay < 1)) return;
+    const decay = this.config.plateauDecay ?? 1;
+    if (decay >= 1) return;
     s.evalsWithoutImprovement = (s.evalsWithoutImprovement ?? 0) + 1;
-    if (s.evalsWithoutImprovement > (plateauPatience ?? 0)) {
-      s.lr *= plateauDecay;
+    if (s.evalsWithoutImprovement > (this.config.plateauPatience ?? 0)) {
+      s.lr *= decay;
       s.evalsWithoutImprovement = 0;
     }
   }
