@@ -325,42 +325,33 @@ function hashBytes(): string {
   let n = 0;
   const fresh = (p: string) => `${p}${n++}`;
   const mod = (v: string) => `(${v} - Math.floor(${v} / 256) * 256)`;
-  // x * C mod 2^32, C a constant: byte k of the product sums x_i * c_(k-i) plus the carry.
+  // Bytes of a 32-bit sum (mod 2^32): byte k adds up terms[k] and the carry out of byte k - 1.
+  const carryBytes = (terms: string[][], prefix: string): string[] => {
+    let carry = '0';
+    return terms.map((byteTerms, k) => {
+      const t = fresh('t');
+      lines.push(`const ${t} = ${[...byteTerms, carry].join(' + ')};`);
+      const o = fresh(prefix);
+      lines.push(`const ${o} = ${mod(t)};`);
+      if (k < 3) {
+        carry = fresh('k');
+        lines.push(`const ${carry} = Math.floor(${t} / 256);`);
+      }
+      return o;
+    });
+  };
+  // x * C mod 2^32, C a constant: byte k of the product sums x_i * c_(k-i).
   const mulConst = (x: string[], c: number): string[] => {
     const cb = [c & 255, (c >>> 8) & 255, (c >>> 16) & 255, c >>> 24];
-    const out: string[] = [];
-    let carry = '0';
-    for (let k = 0; k < 4; k++) {
-      const terms = [];
-      for (let i = 0; i <= k; i++) if (cb[k - i] !== 0) terms.push(`${x[i]} * ${cb[k - i]}`);
-      const t = fresh('t');
-      lines.push(`const ${t} = ${[...terms, carry].join(' + ')};`);
-      const o = fresh('m');
-      lines.push(`const ${o} = ${mod(t)};`);
-      if (k < 3) {
-        carry = fresh('k');
-        lines.push(`const ${carry} = Math.floor(${t} / 256);`);
-      }
-      out.push(o);
-    }
-    return out;
+    const terms = [0, 1, 2, 3].map((k) => {
+      const byteTerms: string[] = [];
+      for (let i = 0; i <= k; i++) if (cb[k - i] !== 0) byteTerms.push(`${x[i]} * ${cb[k - i]}`);
+      return byteTerms;
+    });
+    return carryBytes(terms, 'm');
   };
-  const addSeed = (x: string[]): string[] => {
-    const out: string[] = [];
-    let carry = '0';
-    for (let k = 0; k < 4; k++) {
-      const t = fresh('t');
-      lines.push(`const ${t} = ${x[k]} + s${k} + ${carry};`);
-      const o = fresh('a');
-      lines.push(`const ${o} = ${mod(t)};`);
-      if (k < 3) {
-        carry = fresh('k');
-        lines.push(`const ${carry} = Math.floor(${t} / 256);`);
-      }
-      out.push(o);
-    }
-    return out;
-  };
+  // x + seed mod 2^32.
+  const addSeed = (x: string[]): string[] => carryBytes([0, 1, 2, 3].map((k) => [x[k], `s${k}`]), 'a');
   // x ^= x >>> 16: the low two bytes take the high two.
   const xorShift16 = (x: string[]): string[] => {
     const lo0 = fresh('x');
