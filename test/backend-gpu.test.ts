@@ -140,7 +140,8 @@ function opSuite(getBackend: () => GpuBackend, tolScale: number): void {
     for (const tB of [false, true]) {
       it(`gemm op(A)${tA ? '^T' : ''} op(B)${tB ? '^T' : ''}`, async () => {
         const gpu = getBackend();
-        for (const [M, N, Kd] of [[1, 1, 1], [3, 5, 17], [17, 65, 3], [65, 17, 65], [5, 9, 0]]) {
+        // [3, 5, 300] and [2, 3, 1100] are cut into 2 and 8 slices of K (split-K), the last short.
+        for (const [M, N, Kd] of [[1, 1, 1], [3, 5, 17], [17, 65, 3], [65, 17, 65], [5, 9, 0], [3, 5, 300], [2, 3, 1100]]) {
           for (const [alpha, beta, nan] of [[1, 0, true], [-0.5, 1, false], [2, 0.25, false]] as const) {
             const a = values(M * Kd);
             const b = values(Kd * N);
@@ -159,6 +160,28 @@ function opSuite(getBackend: () => GpuBackend, tolScale: number): void {
       });
     }
   }
+
+  it('gemm with B transposed: the kept transpose of B follows every write to B', async () => {
+    const gpu = getBackend();
+    const a = values(3 * 4);
+    const b = values(5 * 4);
+    const b2 = values(5 * 4);
+    await same(gpu, 'gemm NT, B rewritten', (be) => {
+      const A = be.upload(a, [3, 4]);
+      const B = be.upload(new Float32Array(5 * 4 + 4).fill(2), [6, 4]);
+      const Bv = be.rows(B, 1, 5);
+      const out = [1, 2, 3, 4, 5].map(() => be.zeros([3, 5]));
+      be.gemm(false, true, 1, A, Bv, 0, out[0]);
+      be.write(Bv, b);
+      be.gemm(false, true, 1, A, Bv, 0, out[1]);
+      be.gemm(false, true, 1, A, Bv, 0, out[2]);
+      be.scale(be.rows(B, 0, 1), 3);
+      be.gemm(false, true, 1, A, be.rows(B, 0, 5), 0, out[3]);
+      be.copy(be.upload(b2, [5, 4]), Bv);
+      be.gemm(false, true, 1, A, Bv, 0, out[4]);
+      return out;
+    }, { rel: 0, abs: 2e-6 * tolScale, scale: () => 20 });
+  });
 
   it('addRowVector, sumRows', async () => {
     const gpu = getBackend();

@@ -44,26 +44,28 @@ describe('FLOPs per character', () => {
 });
 
 describe('configurations', () => {
-  it('are the five of the issue, with their targets', () => {
+  it('are the five of the issue and the GPU one, with their targets', () => {
     expect(BENCH_CONFIGS.map((c) => [c.id, c.target])).toEqual([
       ['lstm128', 1],
       ['lstm512', 0.8],
+      ['lstm512b128', 0.8],
       ['gru128', 1],
       ['rnn128', 1],
       ['min-char-rnn', 10],
     ]);
     expect(config('min-char-rnn')).toMatchObject({ cell: 'rnn', hidden: 100, layers: 1, seq: 25, batch: 1, optimizer: 'adagrad', lr: 0.1, clip: 5 });
     expect(config('lstm512')).toMatchObject({ cell: 'lstm', hidden: 512, layers: 2, seq: 50, batch: 50, embed: 0 });
+    expect(config('lstm512b128')).toMatchObject({ cell: 'lstm', hidden: 512, layers: 2, seq: 50, batch: 128, embed: 0 });
   });
 
   it('--only picks some, in the table order, and names the known ones on a typo', () => {
-    expect(selectConfigs(undefined)).toHaveLength(5);
+    expect(selectConfigs(undefined)).toHaveLength(6);
     expect(selectConfigs('min-char-rnn, lstm128').map((c) => c.id)).toEqual(['lstm128', 'min-char-rnn']);
     expect(() => selectConfigs('lstm128,lstm1024')).toThrow(/unknown configuration lstm1024/);
     try {
       selectConfigs('x');
     } catch (e) {
-      expect((e as { hint: string }).hint).toMatch(/lstm128, lstm512, gru128, rnn128, min-char-rnn/);
+      expect((e as { hint: string }).hint).toMatch(/lstm128, lstm512, lstm512b128, gru128, rnn128, min-char-rnn/);
     }
   });
 });

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims, shapeSize } from './backend.js';
 import { CharnnError } from '../errors.js';
 import * as K from './gpu/kernels.js';
+import { type Commit, HostMemory, type KernelFn, type Root, type RootMemory, WebGpuMemory } from './gpu/memory.js';
 import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
 
 /**
@@ -12,13 +13,11 @@ import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
  * kernel sources run as JavaScript loops over Float32Arrays: that is how the tests check the
  * GPU code on machines without one (test/backend-gpu.test.ts).
  *
- * Storage. A tensor is a view (element offset, shape) of a root buffer. gpu.js kernels have one
- * output and cannot write into part of an existing buffer, so an op on a view computes a whole
- * new root: cells outside the view copy the old root, cells inside compute (kernels.ts). Roots
- * are immutable pipeline results: each op makes a new buffer and the previous one is released
- * once the op is submitted. On a GPU the copy costs bandwidth, not launches, and launches are
- * what dominates at these sizes. Ops with several outputs (the cells' in-place updates, the
- * optimizers) run one kernel per output, all reading the old contents before any is replaced.
+ * Storage. A tensor is a view (element offset, shape) of a root buffer (gpu/memory.ts). gpu.js
+ * kernels have one output, a buffer of their own, so an op on a view runs its kernel over the
+ * view's cells and then copies the result into the root at the view's offset. Ops with several
+ * outputs (the cells' in-place updates, the optimizers) run one kernel per output, all reading
+ * the old contents before any copy lands.
  *
  * Ordering. webgpu kernel calls return Promises (the first call of a kernel compiles it
  * asynchronously), so ops go through one promise queue: an op returns at once, kernels are
@@ -30,13 +29,6 @@ import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
  * row index is built on the host.
  */
 
-/** A gpu.js WebGPU pipeline handle (or, in cpu mode, a plain Float32Array). */
-interface DeviceBuffer {
-  toArray(): Promise<ArrayLike<number>>;
-  delete(): void;
-}
-type DeviceValue = Float32Array | DeviceBuffer;
-type KernelFn = (...args: unknown[]) => DeviceValue | Promise<DeviceValue>;
 interface GpuJs {
   createKernel(source: string, settings: Record<string, unknown>): KernelFn;
   destroy(): void;
@@ -47,25 +39,28 @@ export type GpuMode = 'cpu' | 'webgpu';
 /** Every index a kernel computes is float32 (gpu.js's WGSL variables are), exact below 2^24. */
 export const MAX_GPU_TENSOR = 2 ** 24;
 
-/** Holds a root's current contents; separate from Storage so the finalizer can release it. */
+/** Holds a root once allocated; separate from Storage so the finalizer can release it. */
 class Cell {
-  value: DeviceValue | null = null;
+  root: Root | null = null;
+  constructor(readonly memory: RootMemory) {}
 }
 
-const released = new FinalizationRegistry<Cell>((cell) => release(cell.value));
-
-function release(v: DeviceValue | null): void {
-  if (v && !(v instanceof Float32Array)) v.delete();
-}
+const released = new FinalizationRegistry<Cell>((cell) => {
+  if (cell.root) cell.memory.release(cell.root);
+});
 
 class Storage {
-  readonly cell = new Cell();
+  readonly cell: Cell;
   /** The host copy of an i32 root (the host writes every id). */
   readonly host: Int32Array | null;
+  /** Counts the ops that write the root, in call order: tells when a cached transpose is stale. */
+  version = 0;
   constructor(
+    memory: RootMemory,
     readonly size: number,
     readonly dtype: DType,
   ) {
+    this.cell = new Cell(memory);
     this.host = dtype === 'i32' ? new Int32Array(size) : null;
     released.register(this, this.cell);
   }
@@ -116,11 +111,18 @@ export class GpuBackend implements Backend {
   /** Whether that adapter is a software renderer (CHARNN_WEBGPU_SOFTWARE=1, tests). */
   readonly software: boolean;
   private readonly gpu: GpuJs;
+  private readonly memory: RootMemory;
   private readonly kernels = new Map<string, KernelFn>();
   private tail: Promise<void> = Promise.resolve();
   private failure: unknown = null;
-  /** Bound in place of an empty root (WebGPU cannot bind an empty buffer; nothing reads it). */
-  private readonly placeholder: Storage;
+  /** The last transpose made of each B of a GEMM (see gemm), kept while B is unchanged. */
+  private readonly transposes = new WeakMap<Storage, { offset: number; rows: number; cols: number; version: number; t: Storage }>();
+  /**
+   * Profiling (`charnn bench --profile`): when set, every op waits for the device to finish it
+   * and reports its kernels and the time from its submission to its end (so ops no longer
+   * overlap the host's work, and the run is slower than unprofiled).
+   */
+  profiler: ((op: string, ms: number, flops: number) => void) | null = null;
 
   constructor(opts: GpuBackendOptions) {
     this.mode = opts.mode;
@@ -133,8 +135,8 @@ export class GpuBackend implements Backend {
     }
     const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: new (s: object) => GpuJs };
     this.gpu = new GPU({ mode: opts.mode });
-    this.placeholder = new Storage(1, 'f32');
-    this.exec([this.launch(K.FILL_NEW, this.placeholder, [], [], [0])]);
+    this.memory = opts.mode === 'webgpu' ? new WebGpuMemory() : new HostMemory();
+    void this.enqueue(() => this.memory.init());
   }
 
   // ---- queue --------------------------------------------------------------------------------
@@ -154,8 +156,12 @@ export class GpuBackend implements Backend {
     return p;
   }
 
-  private kernel(def: K.KernelDef, constants: Record<string, number>, outSize: number): KernelFn {
-    const key = `${def.name}|${outSize}|${JSON.stringify(constants)}`;
+  /**
+   * The kernel for `def` over `outSize` cells. `slot` tells apart two launches of the same
+   * kernel in one op, whose results must not share the kernel's output buffer.
+   */
+  private kernel(def: K.KernelDef, constants: Record<string, number>, outSize: number, slot: number): KernelFn {
+    const key = `${def.name}|${outSize}|${JSON.stringify(constants)}|${slot}`;
     let k = this.kernels.get(key);
     if (!k) {
       const argumentTypes: Record<string, string> = {};
@@ -166,9 +172,8 @@ export class GpuBackend implements Backend {
         output: [outSize],
         constants,
         argumentTypes,
+        // The output stays on the device (a handle of the kernel's reused output buffer).
         pipeline: true,
-        // Every call gets its own output buffer: results are roots that outlive the next call.
-        immutable: true,
         dynamicArguments: def.hostArrays === true,
       });
       this.kernels.set(key, k);
@@ -177,75 +182,98 @@ export class GpuBackend implements Backend {
   }
 
   /**
-   * Run the launches in order, each reading the roots as they were before the first, then
-   * replace the outputs' roots. Nothing runs for an empty output view.
+   * Run the launches in order, each over its output view and reading the roots as they were
+   * before the first, then copy the results into the views. Nothing runs for an empty view.
    */
   private exec(launches: Launch[]): void {
     const live = launches.filter((l) => l.out.size > 0);
     if (live.length === 0) return;
+    for (const l of live) (l.out instanceof GpuTensor ? l.out.storage : l.out).version++;
     void this.enqueue(async () => {
-      const results: Array<[Storage, DeviceValue]> = [];
-      for (const l of live) {
+      const t0 = performance.now();
+      const commits: Commit[] = [];
+      for (const [j, l] of live.entries()) {
         const root = l.out instanceof GpuTensor ? l.out.storage : l.out;
-        const arrays = l.arrays.map((a) => (a instanceof Storage ? current(a.size > 0 ? a : this.placeholder) : a));
-        const args = l.def.guarded
-          ? [current(root), ...arrays, (l.out as GpuTensor).offset, (l.out as GpuTensor).size, ...l.ints, ...l.floats]
-          : [...arrays, ...l.ints, ...l.floats];
-        results.push([root, await this.kernel(l.def, l.constants, root.size)(...args)]);
+        const offset = l.out instanceof GpuTensor ? l.out.offset : 0;
+        const arrays = l.arrays.map((a) => (a instanceof Storage ? this.argument(a) : a));
+        const args = l.def.guarded ? [this.argument(root), ...arrays, offset, ...l.ints, ...l.floats] : [...arrays, ...l.ints, ...l.floats];
+        const slot = live.slice(0, j).filter((m) => m.def === l.def).length;
+        const result = await this.memory.run(this.kernel(l.def, l.constants, l.out.size, slot), args, l.out.size);
+        commits.push({ root: current(root), offset, result, count: l.out.size });
       }
-      for (const [root, value] of results) {
-        release(root.cell.value);
-        root.cell.value = value;
+      this.memory.commit(commits);
+      if (this.profiler) {
+        await this.memory.settle();
+        this.profiler(opName(live), performance.now() - t0, opFlops(live));
       }
     });
+  }
+
+  private argument(s: Storage): unknown {
+    return this.memory.argument(current(s));
+  }
+
+  /** A new root (allocated in queue order): zeros, or for `scratch` whatever it held before. */
+  private storage(size: number, dtype: DType, scratch = false): Storage {
+    const s = new Storage(this.memory, size, dtype);
+    void this.enqueue(() => {
+      s.cell.root = this.memory.alloc(size, !scratch);
+    });
+    return s;
   }
 
   private launch(def: K.KernelDef, out: GpuTensor | Storage, arrays: Arg[], ints: number[], floats: number[], constants: Record<string, number> = {}): Launch {
     return { def, constants, out, arrays, ints, floats };
   }
 
-  /** Release a scratch root once everything enqueued so far has run. */
+  /** Release a root once everything enqueued so far has been submitted. */
   private drop(s: Storage): void {
     void this.enqueue(() => {
-      release(s.cell.value);
-      s.cell.value = null;
+      if (s.cell.root) this.memory.release(s.cell.root);
+      s.cell.root = null;
     });
   }
 
-  /** A root's contents on the host (queued; the copy is submitted in order). */
+  /**
+   * Part of a root on the host. The copy is submitted in queue order; the queue does not wait
+   * for it to arrive, so later ops keep being submitted meanwhile.
+   */
   private readRoot(s: Storage, start: number, count: number): Promise<Float32Array> {
     if (count === 0) return Promise.resolve(new Float32Array(0));
-    return this.enqueue(() => ({ data: snapshot(current(s)) })).then(async ({ data }) => Float32Array.from((await data) as ArrayLike<number>).subarray(start, start + count));
+    return this.enqueue(() => ({ data: this.memory.read(current(s), start, count) })).then(({ data }) => data);
   }
 
   /** Destroy the gpu.js instance and its kernels (the tensors become unusable). */
   async destroy(): Promise<void> {
     await this.tail;
+    // Submit what is still recorded (a failed backend has nothing worth waiting for).
+    if (this.failure === null) {
+      await this.memory.settle();
+      this.memory.close();
+    }
     this.gpu.destroy();
   }
 
   // ---- memory -------------------------------------------------------------------------------
 
   zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
-    const s = new Storage(checkedSize(shape), dtype);
-    this.exec([this.launch(K.FILL_NEW, s, [], [], [0])]);
-    return new GpuTensor(s, 0, [...shape], dtype);
+    return new GpuTensor(this.storage(checkedSize(shape), dtype), 0, [...shape], dtype);
   }
 
   upload(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {
-    const n = checkedSize(shape);
-    if (data.length !== n) throw new Error(`write: ${data.length} values into a tensor of ${n}`);
-    const s = new Storage(n, dtype);
-    if (s.host) s.host.set(data);
-    this.exec([this.launch(K.UPLOAD_NEW, s, [Float32Array.from(data)], [], [])]);
-    return new GpuTensor(s, 0, [...shape], dtype);
+    const t = this.zeros(shape, dtype);
+    this.write(t, data);
+    return t;
   }
 
   write(t: Tensor, data: ArrayLike<number>): void {
     const v = gt(t);
     if (data.length !== v.size) throw new Error(`write: ${data.length} values into a tensor of ${v.size}`);
     if (v.storage.host) v.storage.host.set(data, v.offset);
-    this.exec([this.launch(K.WRITE, v, [Float32Array.from(data)], [], [])]);
+    v.storage.version++;
+    // Copied now: the caller may reuse its array before the queue gets here.
+    const values = Float32Array.from(data);
+    void this.enqueue(() => this.memory.write(current(v.storage), v.offset, values));
   }
 
   async read(t: Tensor): Promise<HostArray> {
@@ -311,7 +339,30 @@ export class GpuBackend implements Backend {
     const a = f32(A);
     const b = f32(B);
     const c = f32(C);
-    this.exec([this.launch(K.gemmKernel(transA, transB), c, [a.storage, b.storage], [a.offset, b.offset], [alpha, beta], { M, N, K: Kd })]);
+    const [bRoot, bOffset] = transB ? [this.transposed(b, N, Kd), 0] : [b.storage, b.offset];
+    const slices = K.gemmSlices(M, N, Kd);
+    if (slices === 1) {
+      this.exec([this.launch(K.gemmKernel(transA), c, [a.storage, bRoot], [a.offset, bOffset], [alpha, beta], { M, N, K: Kd })]);
+      return;
+    }
+    const part = this.storage(slices * M * N, 'f32', true);
+    this.exec([this.launch(K.gemmPartialKernel(transA), part, [a.storage, bRoot], [a.offset, bOffset], [], { M, N, K: Kd, KC: Math.ceil(Kd / slices) })]);
+    this.exec([this.launch(K.GEMM_SUM_SLICES, c, [part], [], [alpha, beta], { MN: M * N, S: slices })]);
+    this.drop(part);
+  }
+
+  /**
+   * The view b [rows, cols] transposed, [cols, rows], as a root of its own. The backward pass
+   * multiplies by the same transposed weights at every time step, so the last transpose of each
+   * root is kept and reused until the root is written again.
+   */
+  private transposed(b: GpuTensor, rows: number, cols: number): Storage {
+    const cached = this.transposes.get(b.storage);
+    if (cached && cached.offset === b.offset && cached.rows === rows && cached.cols === cols && cached.version === b.storage.version) return cached.t;
+    const t = cached && cached.t.size === rows * cols ? cached.t : this.storage(rows * cols, 'f32', true);
+    this.exec([this.launch(K.TRANSPOSE, t, [b.storage], [b.offset], [], { N: rows, K: cols })]);
+    this.transposes.set(b.storage, { offset: b.offset, rows, cols, version: b.storage.version, t });
+    return t;
   }
 
   addRowVector(x: Tensor, b: Tensor): void {
@@ -326,7 +377,15 @@ export class GpuBackend implements Backend {
     const xs = f32(x);
     const o = f32(out);
     if (o.size !== m) throw new Error(`sumRows: out ${o.size} for rows of ${m}`);
-    this.exec([this.launch(K.SUM_ROWS, o, [xs.storage], [xs.offset, accumulate ? 1 : 0], [], { N: n, M: m })]);
+    if (n <= K.ROW_CHUNK) {
+      this.exec([this.launch(K.SUM_ROWS, o, [xs.storage], [xs.offset, accumulate ? 1 : 0], [], { N: n, M: m })]);
+      return;
+    }
+    const p = Math.ceil(n / K.ROW_CHUNK);
+    const partial = this.storage(p * m, 'f32', true);
+    this.exec([this.launch(K.SUM_ROWS_PARTIAL, partial, [xs.storage], [xs.offset], [], { N: n, M: m, R: K.ROW_CHUNK })]);
+    this.exec([this.launch(K.SUM_ROWS, o, [partial], [0, accumulate ? 1 : 0], [], { N: p, M: m })]);
+    this.drop(partial);
   }
 
   gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
@@ -460,7 +519,7 @@ export class GpuBackend implements Backend {
 
   /** Scratch [2N]: each row's max and log-sum-exp of (z - max) * invT. */
   private rowStats(z: GpuTensor, n: number, v: number, invT: number): Storage {
-    const st = new Storage(2 * n, 'f32');
+    const st = this.storage(2 * n, 'f32', true);
     this.exec([this.launch(K.ROW_STATS, st, [z.storage], [z.offset], [invT], { V: v })]);
     return st;
   }
@@ -521,7 +580,7 @@ export class GpuBackend implements Backend {
     for (const t of tensors) {
       const x = f32(t);
       if (x.size === 0) continue;
-      const s = new Storage(Math.ceil(x.size / C), 'f32');
+      const s = this.storage(Math.ceil(x.size / C), 'f32', true);
       this.exec([this.launch(K.SUM_SQUARES, s, [x.storage], [x.offset], [], { N: x.size, C })]);
       parts.push(this.readRoot(s, 0, s.size));
       this.drop(s);
@@ -535,7 +594,7 @@ export class GpuBackend implements Backend {
     const [ps, gs, ms, cs] = [f32(p), f32(g), f32(mem), f32(memComp)];
     for (const t of [gs, ms, cs]) sameSize(ps, t, 'adagrad');
     // t = the new sum, into scratch; then p, memComp (both reading t) and mem = t.
-    const t = new Storage(ps.size, 'f32');
+    const t = this.storage(ps.size, 'f32', true);
     this.exec([this.launch(K.ADAGRAD_T, t, [gs.storage, ms.storage, cs.storage], [gs.offset, ms.offset, cs.offset], [])]);
     this.exec([
       this.launch(K.ADAGRAD_P, ps, [gs.storage, t], [gs.offset], [lr, eps]),
@@ -569,6 +628,18 @@ export class GpuBackend implements Backend {
   }
 }
 
+/** A profile row's name: the kernels, and a GEMM's shape. */
+function opName(launches: readonly Launch[]): string {
+  const c = launches[0].constants;
+  const name = launches.map((l) => l.def.name).join('+');
+  return name.startsWith('gemm') ? `${name} ${c.M}x${c.K} * ${c.K}x${c.N}` : name;
+}
+
+function opFlops(launches: readonly Launch[]): number {
+  const c = launches[0].constants;
+  return launches[0].def.name.startsWith('gemm') ? 2 * c.M * c.N * c.K : 0;
+}
+
 function checkedSize(shape: readonly number[]): number {
   const n = shapeSize(shape);
   if (n > MAX_GPU_TENSOR) {
@@ -580,14 +651,10 @@ function checkedSize(shape: readonly number[]): number {
   return n;
 }
 
-function current(s: Storage): DeviceValue {
-  const v = s.cell.value;
+function current(s: Storage): Root {
+  const v = s.cell.root;
   if (v === null) throw new Error('the gpu backend used a tensor after dispose');
   return v;
-}
-
-function snapshot(v: DeviceValue): Promise<ArrayLike<number>> | Float32Array {
-  return v instanceof Float32Array ? v.slice() : v.toArray();
 }
 
 function f32(t: Tensor): GpuTensor {

@@ -63,6 +63,14 @@ export const BENCH_CONFIGS: readonly BenchConfig[] = [
     iters: 30, warmup: 3, threads: null, peer: 'torch', target: 0.8,
   },
   {
+    // The GPU configuration of the gpu.js issue (#5): more streams per step, the same model.
+    id: 'lstm512b128',
+    title: '2x512 LSTM, B 128, T 50, one-hot',
+    cell: 'lstm', hidden: 512, layers: 2, embed: 0, batch: 128, seq: 50,
+    optimizer: 'adam', lr: 2e-3, clip: 0, clipNorm: 5,
+    iters: 12, warmup: 2, threads: null, peer: 'torch', target: 0.8,
+  },
+  {
     id: 'gru128',
     title: '2x128 GRU, B 50, T 50, one-hot',
     cell: 'gru', hidden: 128, layers: 2, embed: 0, batch: 50, seq: 50,

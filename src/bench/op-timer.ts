@@ -8,6 +8,9 @@ import { formatTable } from './report.js';
  * of its work; what is left of a step (the total minus every op) is JavaScript around them:
  * the model's loops, views, the optimizer's and trainer's bookkeeping. Timing adds well under
  * a microsecond per call, which shows in configurations made of many tiny calls.
+ *
+ * The gpu backend's ops only queue their kernels, so it times them itself (its `profiler`
+ * hook): each op from its submission until the device has finished it.
  */
 export class OpTimer {
   private readonly counts = new Map<string, { calls: number; ms: number; flops: number }>();
@@ -16,6 +19,12 @@ export class OpTimer {
   /** `backend` with every method call timed while `enabled`. */
   wrap(backend: Backend): Backend {
     const timer = this;
+    if ('profiler' in backend) {
+      (backend as { profiler: unknown }).profiler = (op: string, ms: number, flops: number) => {
+        if (timer.enabled) timer.add(op, ms, flops);
+      };
+      return backend;
+    }
     return new Proxy(backend, {
       get(target, prop) {
         const value = Reflect.get(target, prop, target);

@@ -95,9 +95,6 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
   };
   if (notice) progress(`charnn: ${notice}`);
   const gpu = backend as { name: string; software?: boolean };
-  if (gpu.name === 'gpu' && a.profile) {
-    throw new UsageError('--profile times each op as it returns, and the gpu backend only queues its ops', 'profile with --device cpu');
-  }
   const slow = gpu.name === 'gpu' ? gpu.software === true : backend.name !== 'native';
   if (slow && a.iters === undefined && a.seconds === 0) {
     // The TypeScript backend (and a software GPU) is some 20-200x slower: a fiftieth of the iterations keeps runs short.

@@ -5,9 +5,10 @@
  *
  * What the kernel language allows shapes everything here:
  * - A kernel has ONE output, a flat array of `output` cells, one invocation per cell
- *   (`this.thread.x`). An op that writes into a row view of a bigger buffer produces the whole
- *   buffer (the "root"): cells outside the view copy `old`, cells inside compute. Views are
- *   passed as the root plus an element offset (`xOff`) and, for the output, its size (`dN`).
+ *   (`this.thread.x`), in a buffer of its own. An op that writes into a row view of a bigger
+ *   buffer (the "root") runs over the view's cells, reading the root's old contents as `old`;
+ *   the backend then copies the result into the view (memory.ts). Views are passed as the root
+ *   plus an element offset (`xOff`; `dOff` for the output's).
  * - Local variables are float32 in WGSL (gpu.js decays integer variables to f32), so index
  *   arithmetic is exact only below 2^24: the backend refuses bigger tensors. Integer bit
  *   operations on 32-bit values are not exact either, so the dropout hash works on bytes.
@@ -29,8 +30,8 @@ export interface KernelDef {
   /** The kernel body; `e` is the element's index within the output view when `guarded`. */
   readonly body: string;
   /**
-   * Output = a whole root, of which only the view [dOff, dOff + dN) is computed: the first
-   * array is `old` (the root's current contents) and the first two ints are dOff and dN.
+   * Output = the view [dOff, dOff + output size) of a root: the first array is `old` (the
+   * root's current contents, `old[i]` being the output cell's) and the first int is dOff.
    */
   readonly guarded: boolean;
   /** Some array arguments are host arrays uploaded with the call (sizes may vary). */
@@ -41,14 +42,14 @@ export interface KernelDef {
 export function kernelSource(k: KernelDef): string {
   const params = [...k.arrays, ...k.ints, ...k.floats].join(', ');
   const guard = k.guarded
-    ? 'const i = this.thread.x;\nif (i < dOff || i >= dOff + dN) { return old[i]; }\nconst e = i - dOff;\n'
+    ? 'const e = this.thread.x;\nconst i = dOff + e;\n'
     : '';
   return `function (${params}) {\n${guard}${k.body}\n}`;
 }
 
 /** An elementwise kernel into a view: out[e] = expr, with the output root as `old`. */
 function guarded(name: string, arrays: string[], ints: string[], floats: string[], body: string, hostArrays = false): KernelDef {
-  return { name, arrays: ['old', ...arrays], ints: ['dOff', 'dN', ...ints], floats, body, guarded: true, hostArrays };
+  return { name, arrays: ['old', ...arrays], ints: ['dOff', ...ints], floats, body, guarded: true, hostArrays };
 }
 
 // Numerically safe activations. tanh's argument is clamped: a WGSL tanh computed as
@@ -58,12 +59,6 @@ const TANH = (v: string) => `Math.tanh(Math.min(Math.max(${v}, -15), 15))`;
 
 // ---- memory ------------------------------------------------------------------------------------
 
-/** A new buffer filled with `value`. */
-export const FILL_NEW: KernelDef = { name: 'fillNew', arrays: [], ints: [], floats: ['value'], body: 'return value;', guarded: false };
-/** A new buffer holding a host array. */
-export const UPLOAD_NEW: KernelDef = { name: 'uploadNew', arrays: ['src'], ints: [], floats: [], body: 'return src[this.thread.x];', guarded: false, hostArrays: true };
-/** view = host array. */
-export const WRITE = guarded('write', ['src'], [], [], 'return src[e];', true);
 export const FILL = guarded('fill', [], [], ['value'], 'return value;');
 export const COPY = guarded('copy', ['src'], ['sOff'], [], 'return src[sOff + e];');
 export const AXPY = guarded('axpy', ['x'], ['xOff'], ['alpha'], 'return old[i] + alpha * x[xOff + e];');
@@ -73,34 +68,131 @@ export const CLIP = guarded('clip', [], [], ['limit'], 'const v = old[i];\nif (v
 // ---- linear algebra ----------------------------------------------------------------------------
 
 /**
- * C view [M, N] = alpha * op(A) @ op(B) + beta * C, one output cell per invocation summing K
- * products (no tiling: gpu.js's WGSL has no workgroup memory). Constants M, N, K.
+ * C view [M, N] = alpha * op(A) @ B + beta * C, B stored [K, N] (the backend transposes a
+ * transposed B first: see TRANSPOSE). One output cell per invocation summing K products (no
+ * tiling: gpu.js's WGSL has no workgroup memory). Neighbouring invocations are neighbouring
+ * columns c, so they read neighbouring cells of B's row k (coalesced) and the same cell of A;
+ * the indices advance by addition rather than being recomputed. Constants M, N, K.
  */
-export function gemmKernel(transA: boolean, transB: boolean): KernelDef {
-  // op(A)[r, k] and op(B)[k, c] in the stored layouts: A [M, K] or [K, M], B [K, N] or [N, K].
-  const a = transA ? 'a[aOff + k * this.constants.M + r]' : 'a[aOff + r * this.constants.K + k]';
-  const b = transB ? 'b[bOff + c * this.constants.K + k]' : 'b[bOff + k * this.constants.N + c]';
+export function gemmKernel(transA: boolean): KernelDef {
+  // op(A)[r, k] in A's stored layout: [M, K] (step 1 along k) or [K, M] (step M).
+  const aStart = transA ? 'aOff + r' : 'aOff + r * this.constants.K';
+  const aStep = transA ? 'this.constants.M' : '1';
   return guarded(
-    `gemm${transA ? 'T' : 'N'}${transB ? 'T' : 'N'}`,
+    `gemm${transA ? 'T' : 'N'}`,
     ['a', 'b'],
     ['aOff', 'bOff'],
     ['alpha', 'beta'],
     `const r = Math.floor(e / this.constants.N);
 const c = e - r * this.constants.N;
+let ai = ${aStart};
+let bi = bOff + c;
 let s = 0;
 for (let k = 0; k < this.constants.K; k++) {
-  s += ${a} * ${b};
+  s += a[ai] * b[bi];
+  ai += ${aStep};
+  bi += this.constants.N;
 }
 if (beta === 0) { return alpha * s; }
 return alpha * s + beta * old[i];`,
   );
 }
 
+/**
+ * Split-K for GEMMs with few output cells and a long K (dh = dGates Whᵀ per time step is
+ * [128, 512] over K = 2048): with one invocation per output cell such a product runs on too
+ * few invocations to fill a GPU, each summing thousands of products in turn. It is cut into S
+ * slices of K, computed as S partial products (GEMM_PARTIAL) then summed (GEMM_SUM_SLICES).
+ * S is chosen so the slices give at least SPLIT_K_CELLS invocations, and each slice keeps at
+ * least SPLIT_K_MIN_SLICE of K.
+ */
+export const SPLIT_K_CELLS = 2 ** 20;
+export const SPLIT_K_MIN_SLICE = 128;
+
+/** How many slices of K a [M, N] x K product is cut into (1 = not split). */
+export function gemmSlices(M: number, N: number, K: number): number {
+  const wanted = Math.ceil(SPLIT_K_CELLS / Math.max(1, M * N));
+  return Math.max(1, Math.min(wanted, Math.floor(K / SPLIT_K_MIN_SLICE)));
+}
+
+/**
+ * A scratch [S, M, N]: slice s = op(A)[:, ks] @ B[ks, :] over ks = s*KC .. s*KC + KC - 1 (the
+ * last slice stops at K). Layouts as gemmKernel. Constants M, N, K, KC.
+ */
+export function gemmPartialKernel(transA: boolean): KernelDef {
+  const aStart = transA ? 'aOff + k0 * this.constants.M + r' : 'aOff + r * this.constants.K + k0';
+  const aStep = transA ? 'this.constants.M' : '1';
+  return {
+    name: `gemmPartial${transA ? 'T' : 'N'}`, arrays: ['a', 'b'], ints: ['aOff', 'bOff'], floats: [], guarded: false,
+    body: `const cells = this.constants.M * this.constants.N;
+const sl = Math.floor(this.thread.x / cells);
+const e = this.thread.x - sl * cells;
+const r = Math.floor(e / this.constants.N);
+const c = e - r * this.constants.N;
+const k0 = sl * this.constants.KC;
+let ai = ${aStart};
+let bi = bOff + k0 * this.constants.N + c;
+let s = 0;
+for (let j = 0; j < this.constants.KC; j++) {
+  if (k0 + j < this.constants.K) {
+    s += a[ai] * b[bi];
+  }
+  ai += ${aStep};
+  bi += this.constants.N;
+}
+return s;`,
+  };
+}
+
+/** C view [M, N] = alpha * (the sum of the S slices of part [S, M, N]) + beta * C. Constants MN, S. */
+export const GEMM_SUM_SLICES = guarded(
+  'gemmSumSlices', ['part'], [], ['alpha', 'beta'],
+  `let s = 0;
+for (let sl = 0; sl < this.constants.S; sl++) {
+  s += part[sl * this.constants.MN + e];
+}
+if (beta === 0) { return alpha * s; }
+return alpha * s + beta * old[i];`,
+);
+
+/**
+ * A scratch [K, N] = the view [N, K] of src transposed: a GEMM with a transposed B runs on
+ * this copy, because reading B [N, K] down its columns makes neighbouring invocations read
+ * cells K apart. Constants N, K.
+ */
+export const TRANSPOSE: KernelDef = {
+  name: 'transpose', arrays: ['src'], ints: ['sOff'], floats: [], guarded: false,
+  body: `const k = Math.floor(this.thread.x / this.constants.N);
+const c = this.thread.x - k * this.constants.N;
+return src[sOff + c * this.constants.K + k];`,
+};
+
 /** x view [N, M] += bias [M] on every row. Constant M. */
 export const ADD_ROW_VECTOR = guarded(
   'addRowVector', ['bias'], ['bOff'], [],
   'const r = Math.floor(e / this.constants.M);\nreturn old[i] + bias[bOff + e - r * this.constants.M];',
 );
+
+/**
+ * Rows summed per invocation by SUM_ROWS_PARTIAL: a sum over many rows (a bias gradient over
+ * a window, N = T*B) is first cut into chunks, so that it runs on more than M invocations.
+ */
+export const ROW_CHUNK = 64;
+
+/** A scratch [P, M]: row p = the column sums of rows p*R .. p*R + R - 1 of x [N, M]. Constants N, M, R. */
+export const SUM_ROWS_PARTIAL: KernelDef = {
+  name: 'sumRowsPartial', arrays: ['x'], ints: ['xOff'], floats: [], guarded: false,
+  body: `const p = Math.floor(this.thread.x / this.constants.M);
+const col = this.thread.x - p * this.constants.M;
+let s = 0;
+for (let j = 0; j < this.constants.R; j++) {
+  const r = p * this.constants.R + j;
+  if (r < this.constants.N) {
+    s += x[xOff + r * this.constants.M + col];
+  }
+}
+return s;`,
+};
 
 /** out view [M] = (acc ? out : 0) + column sums of x [N, M]. Constants N, M. */
 export const SUM_ROWS = guarded(
