@@ -43,7 +43,7 @@ function options(y: Argv): Argv<SampleArgs> {
     .option('unknown', { type: 'string', choices: ['error', 'skip', 'unk'] as const, default: 'error' as const, describe: 'prime tokens outside the vocabulary' })
     .option('backend', BACKEND)
     // One token at a time is latency, not arithmetic: on an H100's machine 2,000 characters of
-    // a 2x128 LSTM took 5.0 s on the GPU and 0.42 s on the CPU. So the CPU unless asked.
+    // a 2x128 LSTM took 4.4 s on the GPU and 0.52 s on the CPU. So the CPU unless asked.
     .option('device', { ...DEVICE, default: 'cpu' as DeviceChoice })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing on stderr but errors (not even the random seed)' })
     .example('$0 sample -m arithmetic.charnn --prime "12+7=" --length 20', 'continue a prime')

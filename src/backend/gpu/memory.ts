@@ -19,8 +19,9 @@ import { createRequire } from 'node:module';
  * own; a step of a 2x512 LSTM is some 1,500 ops. So on WebGPU the kernels gpu.js has built are
  * recorded, with the copies, into one command encoder that is submitted when something must
  * leave the device (a read), when a host write must land in order, or every FLUSH_EVERY
- * launches (see WebGpuMemory.run). Recording one still costs the host about 20 us on an H100's
- * machine (Dawn through Node), which is what makes small models faster on the CPU.
+ * launches (see WebGpuMemory.run). An op still costs the host about 30 us to queue, record and
+ * copy on an H100's machine (Dawn through Node), which is what makes small models faster on
+ * the CPU.
  *
  * Two implementations: host Float32Arrays (gpu.js `cpu` mode, where kernels return arrays) and
  * WebGPU buffers (gpu.js `webgpu` mode, on gpu.js's shared device).
@@ -63,7 +64,7 @@ export type KernelFn = ((...args: unknown[]) => unknown) & { kernel?: unknown };
 export interface Commit {
   root: Root;
   offset: number;
-  /** What the kernel returned: a Float32Array, or a gpu.js pipeline handle of its output buffer. */
+  /** What run resolved to: in host memory gpu.js's Float32Array, on WebGPU the kernel's output buffer. */
   result: unknown;
   count: number;
 }
@@ -204,6 +205,9 @@ const STORAGE = 0x0080;
 /** Launches recorded before a submit (a few milliseconds of GPU work on an H100). */
 const FLUSH_EVERY = 256;
 
+/** Bind groups kept for reuse: a few training steps' worth of launches. */
+const BIND_GROUPS_KEPT = 16384;
+
 /**
  * Released roots are kept for reuse, by size, up to this many bytes: the scratch buffers of
  * every step (GEMM slices, row statistics, the optimizers' temporaries) come and go with the
@@ -224,6 +228,10 @@ export class WebGpuMemory implements RootMemory {
   private slot = 256;
   /** Buffers released while commands using them were still being recorded. */
   private doomed: GPUBuffer[] = [];
+  private readonly bindGroups = new Map<string, unknown>();
+  /** Numbers naming kernels and buffers in bind-group keys. */
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 0;
   /** Released roots by size in cells. Reuse needs no wait: the queue runs in order. */
   private readonly pool = new Map<number, DeviceRoot[]>();
   private pooledBytes = 0;
@@ -296,11 +304,11 @@ export class WebGpuMemory implements RootMemory {
     k._ensureOutputBuffer();
     const { groups, dispatchWidth } = k._computeDispatch(k.threadDim);
     k.paramsU32.set([outSize, 1, 1, dispatchWidth]);
-    const entries: GPUBindGroupEntry[] = [];
-    for (const [j, a] of k.paramsLayout.arrayArgs.entries()) {
+    const buffers: GPUBuffer[] = [];
+    for (const a of k.paramsLayout.arrayArgs) {
       const root = args[a.index] as DeviceRoot;
       k.paramsU32.set([root.output[0], 1, 1, root.output[0]], a.dimsOffset / 4);
-      entries.push({ binding: 1 + j, resource: { buffer: root.buffer } });
+      buffers.push(root.buffer);
     }
     for (const s of k.paramsLayout.scalarArgs) {
       const v = args[s.index] as number;
@@ -308,17 +316,45 @@ export class WebGpuMemory implements RootMemory {
       else if (s.type === 'Boolean') k.paramsU32[s.offset / 4] = v ? 1 : 0;
       else k.paramsF32[s.offset / 4] = v;
     }
-    entries.push({ binding: 1 + k.paramsLayout.arrayArgs.length, resource: { buffer: k.outputBuffer } });
+    buffers.push(k.outputBuffer);
     const size = k.paramsMirror.byteLength;
     const offset = this.paramsSlot(size);
     this.params.set(new Uint8Array(k.paramsMirror), offset);
-    entries.unshift({ binding: 0, resource: { buffer: this.paramsBuffer!, offset, size } });
     const pass = this.recording.beginComputePass();
     pass.setPipeline(k.computePipeline);
-    pass.setBindGroup(0, this.device.createBindGroup({ layout: k.bindGroupLayout, entries }));
+    pass.setBindGroup(0, this.bindGroup(k, offset, size, buffers));
     pass.dispatchWorkgroups(groups[0], groups[1], groups[2]);
     pass.end();
     this.launches++;
+  }
+
+  /**
+   * The bind group of a launch: its parameter block at `offset`, then `buffers` (the arrays,
+   * the output) at bindings 1, 2, ... A training step repeats the same launches on the same
+   * buffers with the same parameter offsets (submits happen at the same points), so the groups
+   * are kept: making one costs the host more than recording the rest of the launch.
+   */
+  private bindGroup(k: BuiltKernel, offset: number, size: number, buffers: readonly GPUBuffer[]): unknown {
+    const key = `${this.id(k)}|${offset}|${buffers.map((b) => this.id(b)).join(',')}`;
+    let group = this.bindGroups.get(key);
+    if (!group) {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.paramsBuffer!, offset, size } }];
+      for (const [j, buffer] of buffers.entries()) entries.push({ binding: 1 + j, resource: { buffer } });
+      group = this.device.createBindGroup({ layout: k.bindGroupLayout, entries });
+      // A group holds its buffers: forget them all now and then rather than track each one.
+      if (this.bindGroups.size >= BIND_GROUPS_KEPT) this.bindGroups.clear();
+      this.bindGroups.set(key, group);
+    }
+    return group;
+  }
+
+  private id(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(o, id);
+    }
+    return id;
   }
 
   /** The offset of a new launch's parameter block (of `size` bytes) in this recording's buffer. */
@@ -389,6 +425,7 @@ export class WebGpuMemory implements RootMemory {
     for (const list of this.pool.values()) for (const r of list) r.buffer.destroy();
     this.pool.clear();
     this.pooledBytes = 0;
+    this.bindGroups.clear();
     this.paramsBuffer?.destroy();
     this.paramsBuffer = null;
   }
