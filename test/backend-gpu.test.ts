@@ -479,6 +479,16 @@ if ('error' in probe) {
     });
     opSuite(() => webgpuBackend!, 10);
     windowSuite(() => webgpuBackend!, ALL_CASES.filter((c) => c.layers === 2), 10);
+
+    it('after its first call, a kernel is recorded into the shared encoder, not run by gpu.js', async () => {
+      // The checks above pass either way; this one says they checked the recorded launches.
+      const be = webgpuBackend!;
+      const before = be.launchCounts();
+      const x = be.upload([1, 2, 3], [3]);
+      for (let i = 0; i < 3; i++) be.scale(x, 2);
+      expect(Array.from(await be.read(x))).toEqual([8, 16, 24]);
+      expect(be.launchCounts().recorded - before.recorded).toBeGreaterThanOrEqual(2);
+    });
   },
 );
 

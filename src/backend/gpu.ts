@@ -243,6 +243,11 @@ export class GpuBackend implements Backend {
     return this.enqueue(() => ({ data: this.memory.read(current(s), start, count) })).then(({ data }) => data);
   }
 
+  /** How many launches were recorded, and run by gpu.js itself (webgpu mode; for tests). */
+  launchCounts(): { recorded: number; direct: number } {
+    return this.memory instanceof WebGpuMemory ? { ...this.memory.counts } : { recorded: 0, direct: 0 };
+  }
+
   /** Destroy the gpu.js instance and its kernels (the tensors become unusable). */
   async destroy(): Promise<void> {
     await this.tail;

@@ -218,6 +218,8 @@ const POOL_BYTES = 512 * 2 ** 20;
 export class WebGpuMemory implements RootMemory {
   private readonly gpujs = createRequire(import.meta.url)('gpu.js') as GpuJsWebGpu;
   private context: GpuJsContext | null = null;
+  /** Launches recorded into the shared encoder, and run through gpu.js's own path (first calls). */
+  readonly counts = { recorded: 0, direct: 0 };
   /** The commands recorded since the last submit, or null. */
   private encoder: GPUCommandEncoder | null = null;
   private launches = 0;
@@ -291,10 +293,12 @@ export class WebGpuMemory implements RootMemory {
       // switch to another kernel object for these argument types), and host arrays, which it
       // uploads with queue.writeBuffer (landing before anything still being recorded).
       this.flush();
+      this.counts.direct++;
       const handle = (await fn(...args)) as DeviceRoot;
       return { buffer: handle.buffer, handle } satisfies KernelOutput;
     }
     this.record(k, args, outSize);
+    this.counts.recorded++;
     return { buffer: k.outputBuffer } satisfies KernelOutput;
   }
 
