@@ -394,23 +394,17 @@ export class GpuBackend implements Backend {
   }
 
   gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
-    const [v, d] = asMatrix(table);
     const t = f32(table);
-    const idx = hostIds(ids);
     const o = f32(out);
-    if (o.size !== idx.length * d) throw new Error('gatherRows: out shape does not match ids x row size');
-    checkIds(idx, v, 'gatherRows');
+    const { d } = rowsOfTable('gatherRows', 'out', o, ids, table);
     const i = gt(ids);
     this.exec([this.launch(K.GATHER_ROWS, o, [t.storage, i.storage], [t.offset, i.offset], [], { D: d })]);
   }
 
   scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
-    const [v, d] = asMatrix(dTable);
     const g = f32(dOut);
-    const idx = hostIds(ids);
     const t = f32(dTable);
-    if (g.size !== idx.length * d) throw new Error('scatterAddRows: dOut shape does not match ids x row size');
-    checkIds(idx, v, 'scatterAddRows');
+    const { idx, v, d } = rowsOfTable('scatterAddRows', 'dOut', g, ids, dTable);
     if (idx.length === 0) return;
     // CSR of the ids by row: start [V + 1], order [N] (positions n, increasing within a row).
     const start = new Float32Array(v + 1);
@@ -423,12 +417,9 @@ export class GpuBackend implements Backend {
   }
 
   scatterRows(src: Tensor, ids: Tensor, table: Tensor): void {
-    const [v, d] = asMatrix(table);
     const s = f32(src);
-    const idx = hostIds(ids);
     const t = f32(table);
-    if (s.size !== idx.length * d) throw new Error('scatterRows: src shape does not match ids x row size');
-    checkIds(idx, v, 'scatterRows');
+    const { idx, v, d } = rowsOfTable('scatterRows', 'src', s, ids, table);
     if (idx.length === 0) return;
     // The inverse of ids: table row -> its row in src, -1 for rows left alone.
     const slot = new Float32Array(v).fill(-1);
@@ -677,6 +668,18 @@ function hostIds(t: Tensor): Int32Array {
 
 function checkIds(ids: Int32Array, v: number, op: string): void {
   for (const id of ids) if (id < 0 || id >= v) throw new Error(`${op}: id ${id} outside [0, ${v})`);
+}
+
+/**
+ * The checks the row ops share: `rows` [N, D] goes with ids [N] of a `table` [V, D], every id
+ * in [0, V). Returns the ids' host copy and V, D.
+ */
+function rowsOfTable(op: string, rowsName: string, rows: GpuTensor, ids: Tensor, table: Tensor): { idx: Int32Array; v: number; d: number } {
+  const [v, d] = asMatrix(table);
+  const idx = hostIds(ids);
+  if (rows.size !== idx.length * d) throw new Error(`${op}: ${rowsName} shape does not match ids x row size`);
+  checkIds(idx, v, op);
+  return { idx, v, d };
 }
 
 function sameSize(a: GpuTensor, b: GpuTensor, op: string): void {
