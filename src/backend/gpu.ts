@@ -572,17 +572,21 @@ export class GpuBackend implements Backend {
 
   async sumSquares(tensors: readonly Tensor[]): Promise<number> {
     const C = 256;
-    const parts: Array<Promise<Float32Array>> = [];
-    for (const t of tensors) {
-      const x = f32(t);
-      if (x.size === 0) continue;
-      const s = this.storage(Math.ceil(x.size / C), 'f32', true);
-      this.exec([this.launch(K.SUM_SQUARES, s, [x.storage], [x.offset], [], { N: x.size, C })]);
-      parts.push(this.readRoot(s, 0, s.size));
-      this.drop(s);
+    // Every tensor's partial sums side by side in one scratch, so one read brings them all back.
+    const xs = tensors.map(f32).filter((x) => x.size > 0);
+    const counts = xs.map((x) => Math.ceil(x.size / C));
+    const total = counts.reduce((a, b) => a + b, 0);
+    if (total === 0) return 0;
+    const parts = this.storage(total, 'f32', true);
+    let at = 0;
+    for (const [k, x] of xs.entries()) {
+      this.exec([this.launch(K.SUM_SQUARES, new GpuTensor(parts, at, [counts[k]], 'f32'), [x.storage], [x.offset], [], { N: x.size, C })]);
+      at += counts[k];
     }
+    const values = this.readRoot(parts, 0, total);
+    this.drop(parts);
     let sum = 0;
-    for (const part of await Promise.all(parts)) for (const v of part) sum += v;
+    for (const v of await values) sum += v;
     return sum;
   }
 
