@@ -1,8 +1,7 @@
 import type { Backend, Tensor } from '../backend/backend.js';
-import { Random } from '../util/random.js';
 import { type ModelConfig, validateModelConfig } from './config.js';
 import { type LayerParams, LayerWorkspace } from './layer.js';
-import { ParamSet, initialValues, paramSpecs } from './params.js';
+import { ParamInitializer, ParamSet, paramSpecs } from './params.js';
 
 /**
  * A stacked recurrent language model: tokens -> (one-hot | embedding) -> L recurrent layers
@@ -20,9 +19,9 @@ export class Model {
   /** A freshly initialised model. */
   static create(backend: Backend, config: ModelConfig, seed: number): Model {
     validateModelConfig(config);
-    const rng = new Random(seed);
+    const init = new ParamInitializer(seed);
     const specs = paramSpecs(config);
-    const tensors = specs.map((s) => backend.upload(initialValues(s, rng), s.shape));
+    const tensors = specs.map((s) => backend.upload(init.values(s), s.shape));
     return new Model(backend, config, new ParamSet(specs, tensors));
   }
 

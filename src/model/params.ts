@@ -1,5 +1,6 @@
 import type { Backend, Tensor } from '../backend/backend.js';
-import type { Random } from '../util/random.js';
+import { NumpyRandom } from '../util/numpy-random.js';
+import { Random } from '../util/random.js';
 import { type ModelConfig, gateWidth } from './config.js';
 
 /** One named parameter: its shape and how it is initialised. */
@@ -51,16 +52,35 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
   return specs;
 }
 
-/** Host values for a freshly initialised parameter. */
-export function initialValues(spec: ParamSpec, rng: Random): Float32Array {
-  const n = spec.shape.reduce((a, b) => a * b, 1);
-  const v = new Float32Array(n);
-  const init = spec.init;
-  if (init.kind === 'uniform') for (let i = 0; i < n; i++) v[i] = rng.uniform(-init.bound, init.bound);
-  else if (init.kind === 'normal') for (let i = 0; i < n; i++) v[i] = rng.normal() * init.std;
-  else if (init.kind === 'constant') v.fill(init.value);
-  else v.fill(1, init.hidden, 2 * init.hidden); // [i | f | g | o]: the f block
-  return v;
+/**
+ * Draws the initial values of a model's parameters from a seed, in spec order. Uniform draws
+ * come from charnn's own generator; normal draws from numpy's legacy one (NumpyRandom), each
+ * matrix filled in min-char-rnn's [out, in] order (the transpose of charnn's [in, out]), so that
+ * `--model rnn` seeded with s starts from exactly the weights min_char_rnn.py draws after
+ * np.random.seed(s) (Wxh, Whh, Why, with the vocabulary sorted as its peer sorts it).
+ */
+export class ParamInitializer {
+  private readonly uniforms: Random;
+  private readonly normals: NumpyRandom;
+
+  constructor(seed: number) {
+    this.uniforms = new Random(seed);
+    this.normals = new NumpyRandom(seed >>> 0);
+  }
+
+  /** Host values for a freshly initialised parameter (the next draws of this initializer). */
+  values(spec: ParamSpec): Float32Array {
+    const n = spec.shape.reduce((a, b) => a * b, 1);
+    const v = new Float32Array(n);
+    const init = spec.init;
+    if (init.kind === 'uniform') for (let i = 0; i < n; i++) v[i] = this.uniforms.uniform(-init.bound, init.bound);
+    else if (init.kind === 'normal') {
+      const [rows, cols] = spec.shape.length === 2 ? spec.shape : [n, 1];
+      for (let j = 0; j < cols; j++) for (let i = 0; i < rows; i++) v[i * cols + j] = this.normals.normal() * init.std;
+    } else if (init.kind === 'constant') v.fill(init.value);
+    else v.fill(1, init.hidden, 2 * init.hidden); // [i | f | g | o]: the f block
+    return v;
+  }
 }
 
 /**
