@@ -174,6 +174,71 @@ describe('exact resume (library)', () => {
   });
 });
 
+describe('exact resume with a learning-rate schedule', () => {
+  const cosine = { kind: 'cosine' as const, warmup: 10, floor: 0.1 };
+
+  it('warm-up and cosine decay by iterations: stopped in the warm-up and in the decay, resumed, bit-identical', async () => {
+    const r: Run = { cell: 'lstm', batch: 2, optim: 'adagrad', layers: 1, over: { schedule: cosine, lrDecay: 1 } };
+    const n = 60;
+    const straight = await fresh(r, n, join(dir, 'sched-straight.charnn'));
+    const lrs: number[] = [];
+    await straight.trainer.run({ step: (s) => lrs.push(s.lr) });
+    // The rate the updates used: 0.1 * 1/10 first, the full rate at the end of the warm-up, 0.1 * floor last.
+    expect(lrs[0]).toBeCloseTo(0.01, 12);
+    expect(lrs[9]).toBeCloseTo(0.1, 12);
+    expect(lrs[n - 1]).toBeCloseTo(0.01, 12);
+    expect(lrs[34]).toBeCloseTo(0.1 * 0.55, 12);
+    const path = join(dir, 'sched.charnn');
+    const first = await fresh(r, n, path);
+    await trainUntil(first, 4);
+    first.close();
+    const second = await resume(path, n);
+    await trainUntil(second, 41);
+    second.close();
+    const last = await resume(path, n);
+    await trainUntil(last, null);
+    expectSameRun(straight.trainer, last.trainer, await snapshot(straight.trainer), await snapshot(last.trainer));
+    straight.close();
+    last.close();
+  });
+
+  it('a --time run keeps the horizon it estimated: resumed twice from one checkpoint, the same bytes', async () => {
+    const r: Run = { cell: 'gru', batch: 2, optim: 'adagrad', layers: 1, over: { schedule: cosine, lrDecay: 1 } };
+    const path = join(dir, 'timed.charnn');
+    const s = await fresh(r, 0, path);
+    s.trainer.config.timeSeconds = 0.5;
+    s.trainer.config.epochs = 0;
+    expect(await trainUntil(s, null)).toBe('done');
+    const end = s.trainer.state.scheduleEnd!;
+    const stoppedAt = s.trainer.state.iteration;
+    expect(end).toBeGreaterThan(10);
+    s.close();
+    const stored = await readTrainingFile(path);
+    expect(stored.meta.training.state.scheduleEnd).toBe(end);
+
+    // Two continuations of that checkpoint (still time-limited, but stopped by --iters first),
+    // one of them stopped and resumed once more on the way.
+    const target = stoppedAt + 30;
+    const a = await resume(path, target, { out: join(dir, 'timed-a.charnn'), over: { timeSeconds: 1e6 } });
+    const lrs: number[] = [];
+    await a.trainer.run({ step: (x) => lrs.push(x.lr) });
+    expect(a.trainer.state.scheduleEnd).toBe(end);
+    // The horizon is the estimate or --iters, the nearer: the rate follows the cosine to it.
+    const horizon = Math.min(end, target);
+    const factor = horizon - 10 > 0 ? 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * Math.min(1, (stoppedAt + 1 - 10) / (horizon - 10))))) : 0.1;
+    expect(lrs[0]).toBeCloseTo(0.1 * (stoppedAt + 1 <= 10 ? (stoppedAt + 1) / 10 : factor), 12);
+    const bPath = join(dir, 'timed-b.charnn');
+    const b1 = await resume(path, target, { out: bPath, over: { timeSeconds: 1e6 } });
+    await trainUntil(b1, stoppedAt + 7);
+    b1.close();
+    const b = await resume(bPath, target, { over: { timeSeconds: 1e6 } });
+    await trainUntil(b, null);
+    expectSameRun(a.trainer, b.trainer, await snapshot(a.trainer), await snapshot(b.trainer));
+    a.close();
+    b.close();
+  });
+});
+
 describe('resuming on another corpus', () => {
   const r: Run = { cell: 'gru', batch: 2, optim: 'adagrad', layers: 1 };
 

@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { packageRoot } from '../backend/native.js';
 import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { BENCH_CONFIG_IDS, type BenchConfig, selectConfigs } from '../bench/configs.js';
+import { runQualityBench } from '../bench/quality.js';
 import { runBench } from '../bench/run.js';
 import { defaultCacheDir } from '../data/token-cache.js';
 import { CharnnError, UsageError } from '../errors.js';
@@ -29,6 +30,7 @@ interface BenchArgs {
   cacheDir?: string;
   quiet: boolean;
   profile: boolean;
+  quality: boolean;
 }
 
 /** `<package root>/../<rel>`: the shared folder beside the checkout (corpora, peers). */
@@ -55,9 +57,11 @@ function options(y: Argv): Argv<BenchArgs> {
     .option('threads', { type: 'number', describe: 'threads (native, or the TypeScript GEMM\'s) for every configuration [default: the pool, 1 for min-char-rnn as its numpy peer]' })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress on stderr' })
+    .option('quality', { type: 'boolean', default: false, describe: 'instead of speed, the model each trainer gives in the same wall time: charnn with its defaults, charnn with the PyTorch peer\'s recipe and the PyTorch peer, --seconds each (default 300), validation loss on the last 10%; --repeat N runs seeds --seed .. --seed+N-1' })
     .option('profile', { type: 'boolean', default: false, describe: 'time every backend op and print, per configuration, where the time goes (stderr)' })
     .example('$0 bench', 'time every configuration with charnn')
     .example('$0 bench --peers', 'and PyTorch / numpy on the same configurations, with charnn/peer ratios')
+    .example('$0 bench --quality --seconds 300 --repeat 3', 'validation loss after 5 minutes: charnn defaults, charnn with PyTorch\'s recipe, PyTorch; seeds 1-3')
     .example('$0 bench --only lstm128,min-char-rnn --seconds 10 --json', 'two configurations for 10 s each, as JSON lines') as unknown as Argv<BenchArgs>;
 }
 
@@ -81,7 +85,7 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
     );
   }
   const peersDir = a.peersDir ?? besideRoot(join('shared', 'peers'));
-  if (a.peers) {
+  if (a.peers || a.quality) {
     try {
       statSync(peersDir);
     } catch {
@@ -89,6 +93,26 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
     }
   }
 
+  if (a.quality) {
+    if (a.only !== undefined || a.profile || a.peers) throw new UsageError('--quality runs its own three trainers', 'leave out --only, --peers and --profile');
+    const root = packageRoot() ?? process.cwd();
+    const progress = (line: string) => {
+      if (!a.quiet) process.stderr.write(`${line}\n`);
+    };
+    await runQualityBench(
+      {
+        corpus,
+        seconds: a.seconds > 0 ? a.seconds : 300,
+        seeds: Array.from({ length: a.repeat }, (_, i) => a.seed + i),
+        charnnBin: join(root, 'bin', 'charnn.js'),
+        peersDir,
+        cacheDir: a.cacheDir ?? defaultCacheDir(homedir()),
+        json: a.json,
+      },
+      { out: (text) => process.stdout.write(text), progress },
+    );
+    return;
+  }
   const { backend, notice } = await selectBackend(a.backend, a.device);
   const progress = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);

@@ -13,6 +13,7 @@ import { CharnnError, UsageError } from '../errors.js';
 import { CELL_TYPES, type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
 import { type TrainConfig, validateTrainConfig } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
+import { CONSTANT_SCHEDULE, type LrSchedule, SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule.js';
 import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, bestPathFor, checkModelSize } from '../train/session.js';
 import type { Divergence } from '../train/trainer.js';
 import { requirePositiveInteger } from '../util/checks.js';
@@ -47,6 +48,9 @@ interface TrainArgs {
   lrDecayEvery?: number;
   plateauDecay?: number;
   plateauPatience?: number;
+  lrSchedule?: ScheduleKind;
+  warmup?: number;
+  lrFloor?: number;
   clip?: number;
   clipNorm?: number;
   seed?: number;
@@ -82,6 +86,9 @@ const DEFAULTS = {
   lrDecayEvery: 0,
   plateauDecay: 1,
   plateauPatience: 0,
+  lrSchedule: 'constant',
+  warmup: 0,
+  lrFloor: 0.1,
   clip: 5,
   clipNorm: 0,
   iters: 0,
@@ -115,6 +122,9 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('lr-decay-every', { type: 'number', describe: d('... every N iterations (0 = every epoch)', DEFAULTS.lrDecayEvery) })
     .option('plateau-decay', { type: 'number', describe: d('multiply the learning rate by this when validation stops improving (1 = off)', DEFAULTS.plateauDecay) })
     .option('plateau-patience', { type: 'number', describe: d('... after this many validations in a row without a new best', DEFAULTS.plateauPatience) })
+    .option('lr-schedule', { type: 'string', choices: SCHEDULE_KINDS, describe: d('after the warm-up, decay the learning rate to --lr-floor × --lr by the run\'s end (--iters, --epochs or --time), or keep it', DEFAULTS.lrSchedule) })
+    .option('warmup', { type: 'number', describe: d('raise the learning rate linearly over the first N iterations', DEFAULTS.warmup) })
+    .option('lr-floor', { type: 'number', describe: d('the fraction of --lr the schedule ends at', DEFAULTS.lrFloor) })
     .option('clip', { type: 'number', describe: d('clip each gradient element to [-clip, clip] (0 = off)', DEFAULTS.clip) })
     .option('clip-norm', { type: 'number', describe: d('rescale gradients to this global L2 norm at most (0 = off)', DEFAULTS.clipNorm) })
     .option('seed', { type: 'number', describe: 'random seed; the same seed and options repeat a run exactly [default: random, printed]' })
@@ -177,6 +187,7 @@ function freshConfigs(a: TrainArgs) {
     lrDecayEvery: a.lrDecayEvery ?? DEFAULTS.lrDecayEvery,
     plateauDecay: a.plateauDecay ?? DEFAULTS.plateauDecay,
     plateauPatience: a.plateauPatience ?? DEFAULTS.plateauPatience,
+    schedule: scheduleFrom(a, { kind: DEFAULTS.lrSchedule, warmup: DEFAULTS.warmup, floor: DEFAULTS.lrFloor }),
     seed: a.seed ?? freshSeed(),
     ...(stopConditions(a) ?? { iters: 0, epochs: 10, timeSeconds: 0 }),
     evalEvery: a.evalEvery ?? DEFAULTS.evalEvery,
@@ -228,6 +239,11 @@ function conflictsWithRun(a: TrainArgs, m: ModelConfig, tok: TokenizerConfig, t:
     .map(([name, given, stored]) => `${name} ${given} (the run has ${stored ?? 'none'})`);
 }
 
+/** The learning-rate schedule: `base` with what the options change. */
+function scheduleFrom(a: TrainArgs, base: LrSchedule): LrSchedule {
+  return { kind: a.lrSchedule ?? base.kind, warmup: a.warmup ?? base.warmup, floor: a.lrFloor ?? base.floor };
+}
+
 /** The configs of a resumed run: the stored ones with the changes the options may make. */
 function resumedConfigs(a: TrainArgs, from: TrainingFile) {
   const stored = from.meta.training;
@@ -249,6 +265,7 @@ function resumedConfigs(a: TrainArgs, from: TrainingFile) {
     lrDecayEvery: a.lrDecayEvery ?? t.lrDecayEvery,
     plateauDecay: a.plateauDecay ?? t.plateauDecay ?? DEFAULTS.plateauDecay,
     plateauPatience: a.plateauPatience ?? t.plateauPatience ?? DEFAULTS.plateauPatience,
+    schedule: scheduleFrom(a, t.schedule ?? CONSTANT_SCHEDULE),
     ...(stopConditions(a) ?? { iters: t.iters, epochs: t.epochs, timeSeconds: t.timeSeconds }),
     evalEvery: a.evalEvery ?? t.evalEvery,
     sampleLength: a.sampleLength ?? t.sampleLength,
@@ -382,7 +399,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
         onTokenizeProgress: (bytes: number) => report(`${(bytes / 1e6).toFixed(1)} MB read`),
       };
       return from
-        ? TrainingSession.resume({ ...common, from, newTokens: a.newTokens ?? 'error', lr: a.lr })
+        ? TrainingSession.resume({ ...common, from, newTokens: a.newTokens ?? 'error', lr: a.lr, newStopConditions: stopConditions(a) !== null })
         : TrainingSession.create({ ...common, model: plan.model! });
     },
   );

@@ -1,6 +1,7 @@
 import { UsageError } from '../errors.js';
 import { requireNonNegativeInteger, requireNonNegativeNumber, requirePositiveInteger } from '../util/checks.js';
 import type { OptimizerConfig } from './optimizer.js';
+import { type LrSchedule, validateSchedule } from './schedule.js';
 
 /** How to train: everything besides the model's shape and the data. Stored in checkpoints. */
 export interface TrainConfig {
@@ -13,6 +14,8 @@ export interface TrainConfig {
   clip: number;
   /** Global gradient-norm clip; 0 = off. */
   clipNorm: number;
+  /** Warm-up and decay of the learning rate over the run (see schedule.ts); absent (constant) in older files. */
+  schedule?: LrSchedule;
   /** Multiply the learning rate by this ... */
   lrDecay: number;
   /** ... every this many iterations (0 = at every epoch end). */
@@ -56,6 +59,7 @@ export function validateTrainConfig(c: TrainConfig): void {
   const plateau = c.plateauDecay ?? 1;
   if (!(plateau > 0 && plateau <= 1)) throw new UsageError(`--plateau-decay must be in (0, 1], got ${plateau}`);
   requireNonNegativeInteger('--plateau-patience', c.plateauPatience ?? 0);
+  if (c.schedule) validateSchedule(c.schedule);
   if (!(c.valFrac >= 0 && c.valFrac < 1)) throw new UsageError(`--val-frac must be in [0, 1), got ${c.valFrac}`);
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${c.seed}`);
 }

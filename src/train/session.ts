@@ -11,9 +11,8 @@ import { UNK_TOKEN, Vocabulary } from '../data/vocabulary.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { type ModelConfig, gateWidth } from '../model/config.js';
 import { Model } from '../model/model.js';
-import { type ParamSpec, initialValues, paramSpecs } from '../model/params.js';
+import { ParamInitializer, type ParamSpec, paramSpecs } from '../model/params.js';
 import { startToken } from '../sample/generate.js';
-import { Random } from '../util/random.js';
 import { type TrainConfig, validateTrainConfig } from './config.js';
 import { Optimizer } from './optimizer.js';
 import { type TrainState, Trainer, type TrainerData } from './trainer.js';
@@ -61,6 +60,8 @@ export interface ResumeSetup {
   newTokens: NewTokenPolicy;
   /** A new learning rate from here on (replacing the stored, possibly decayed, one). */
   lr?: number;
+  /** New stop conditions were given: a --time run's schedule horizon is estimated anew for them. */
+  newStopConditions?: boolean;
   onTokenizeProgress?: (bytes: number) => void;
 }
 
@@ -317,11 +318,11 @@ export class TrainingSession {
       const config: ModelConfig = { ...storedConfig, vocabSize: vocabulary.size };
       checkModelSize(config);
       const oldSpecs = paramSpecs(storedConfig);
-      const rng = new Random((t.seed ^ 0x67726f77) >>> 0); // draws only for grown tensors
+      const init = new ParamInitializer((t.seed ^ 0x67726f77) >>> 0); // draws only for grown tensors
       const load = (prefix: string, spec: ParamSpec, i: number, fill: () => Float32Array) =>
         grown(tensorValues(from.checkpoint, prefix + spec.name, oldSpecs[i].shape), oldSpecs[i].shape, spec.shape, fill);
       const specs = paramSpecs(config);
-      const values = new Map(specs.map((spec, i) => [spec.name, load('', spec, i, () => initialValues(spec, rng))]));
+      const values = new Map(specs.map((spec, i) => [spec.name, load('', spec, i, () => init.values(spec))]));
       const model = Model.fromValues(backend, config, (name) => values.get(name)!);
 
       const optimizer = new Optimizer(backend, t.optimizer, model.params);
@@ -335,6 +336,7 @@ export class TrainingSession {
 
       const state: TrainState = structuredClone(stored.state);
       if (setup.lr !== undefined) state.lr = setup.lr;
+      if (setup.newStopConditions) delete state.scheduleEnd;
       const trainer = new Trainer(model, t, data, optimizer, state);
       if (sameCorpus) {
         data.batcher.restore(stored.batcher);

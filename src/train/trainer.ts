@@ -8,13 +8,20 @@ import { Random } from '../util/random.js';
 import type { TrainConfig } from './config.js';
 import { evaluateRegion } from './evaluate.js';
 import { Optimizer, clipGradients, updatesRowsIndependently } from './optimizer.js';
+import { CONSTANT_SCHEDULE, estimateHorizon, scheduleFactor } from './schedule.js';
 
 /** The part of training that changes every iteration; all of it goes into checkpoints. */
 export interface TrainState {
   iteration: number;
   epoch: number;
-  /** Learning rate now (after decay). */
+  /** The base learning rate now (after --lr-decay and --plateau-decay steps); each update uses it times the schedule's factor. */
   lr: number;
+  /**
+   * A time-limited run's schedule horizon: the update at which its decay ends, estimated from
+   * its pace early on and kept from then on (so a resumed run goes on with the same schedule).
+   * Absent until estimated, and in files written before schedules existed.
+   */
+  scheduleEnd?: number;
   /** min-char-rnn's smoothed loss: EMA (0.999) of the window loss summed over T, averaged over B. */
   smoothLoss: number;
   bestValLoss: number;
@@ -39,6 +46,7 @@ export interface StepReport {
   smoothLoss: number;
   /** smoothLoss / T: nats per token. */
   smoothLossPerToken: number;
+  /** The learning rate this update used (the base rate times the schedule's factor). */
   lr: number;
   gradNorm: number;
   /** Tokens per second in this invocation (a resumed run counts from where it resumed). */
@@ -161,6 +169,19 @@ export class Trainer {
     return this.model.backend;
   }
 
+  /**
+   * The update at which the learning-rate schedule's decay ends: the run's --iters or --epochs
+   * (the nearer), or for a --time run the estimated `scheduleEnd`; null while unknown.
+   */
+  scheduleHorizon(): number | null {
+    const c = this.config;
+    const ends: number[] = [];
+    if (c.iters > 0) ends.push(c.iters);
+    if (c.epochs > 0) ends.push(c.epochs * this.data.batcher.windowsPerEpoch);
+    if (c.timeSeconds > 0 && this.state.scheduleEnd !== undefined) ends.push(this.state.scheduleEnd);
+    return ends.length > 0 ? Math.min(...ends) : null;
+  }
+
   /** Whether --iters or --epochs is already reached (so `run` would only validate and save). */
   reachedStop(): boolean {
     const c = this.config;
@@ -194,6 +215,11 @@ export class Trainer {
     // (so the checkpoint on disk is always one from before the trouble started).
     let hot = 0;
     let savePending = false;
+    const schedule = c.schedule ?? CONSTANT_SCHEDULE;
+    let horizon = this.scheduleHorizon();
+    // A --time run learns its horizon from its pace, once a few updates and 3% of the budget
+    // have gone by (the first updates include warm-up costs that would skew the rate).
+    const estimating = () => schedule.kind !== 'constant' && c.timeSeconds > 0 && s.scheduleEnd === undefined;
 
     const runSeconds = () => (performance.now() - startTime) / 1000;
     const elapsed = () => startElapsed + runSeconds();
@@ -228,7 +254,12 @@ export class Trainer {
       // NaN or infinity: stop before the update, which would spread it into every weight.
       if (!Number.isFinite(sum)) return diverge(s.iteration + 1, `the loss is ${sum}`);
       const gradNorm = await clipGradients(this.backend, grads, c.clip, c.clipNorm);
-      this.optimizer.update(this.model.params, grads, s.lr);
+      if (estimating() && s.iteration - startIteration >= 10 && runSeconds() >= 0.03 * c.timeSeconds) {
+        s.scheduleEnd = estimateHorizon(s.iteration, s.iteration - startIteration, runSeconds(), c.timeSeconds);
+        horizon = this.scheduleHorizon();
+      }
+      const lr = s.lr * scheduleFactor(schedule, s.iteration + 1, horizon);
+      this.optimizer.update(this.model.params, grads, lr);
       s.iteration++;
       s.tokensSeen += T * B;
       s.rng = this.rng.state();
@@ -255,7 +286,7 @@ export class Trainer {
         loss: tokenLoss,
         smoothLoss: s.smoothLoss,
         smoothLossPerToken: s.smoothLoss / T,
-        lr: s.lr,
+        lr,
         gradNorm,
         tokensPerSecond: seconds > 0 ? ((s.iteration - startIteration) * T * B) / seconds : 0,
         elapsedSeconds: startElapsed + seconds,
