@@ -5,7 +5,7 @@
 //
 //   node bench/controlled_charnn.mjs CORPUS --init init.charnn --steps 500 [--optim adagrad]
 //     [--lr X] [--clip 5] [--clip-norm 0] [--batch 50] [--seq 50] [--hidden 128] [--layers 2]
-//     [--model lstm] [--seed 1] [--val-frac 0.1] [--backend auto]
+//     [--model lstm] [--seed 1] [--val-frac 0.1] [--backend auto] [--lr-schedule constant] [--warmup 0] [--lr-floor 0.1]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +30,9 @@ const { values: o, positionals } = parseArgs({
     seed: { type: 'string', default: '1' },
     'val-frac': { type: 'string', default: '0.1' },
     backend: { type: 'string', default: 'auto' },
+    'lr-schedule': { type: 'string', default: 'constant' },
+    warmup: { type: 'string', default: '0' },
+    'lr-floor': { type: 'string', default: '0.1' },
   },
 });
 const corpus = positionals[0];
@@ -52,6 +55,7 @@ const session = await TrainingSession.create({
     clipNorm: Number(o['clip-norm']),
     lrDecay: 1,
     lrDecayEvery: 0,
+    schedule: { kind: o['lr-schedule'], warmup: Number(o.warmup), floor: Number(o['lr-floor']) },
     seed: Number(o.seed),
     iters: steps,
     epochs: 0,

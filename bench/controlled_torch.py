@@ -9,6 +9,7 @@ What is replicated from charnn (src/data/batcher.ts, src/train/trainer.ts, src/t
     windows of T (+1) tokens walked in lockstep, state carried and reset at each epoch's start;
   - objective: cross-entropy summed over the window's T steps, averaged over the B streams;
   - clipping: elementwise at --clip, then global norm at --clip-norm (0 = off);
+  - schedule: the same warm-up and decay (--lr-schedule, --warmup, --lr-floor) over --steps;
   - optimizers: Adagrad p -= lr g / sqrt(sum g^2 + eps) (eps inside the root), Adam, RMSprop, SGD;
   - one bias per gate (charnn's b = PyTorch's bias_ih; bias_hh stays 0 for LSTM and RNN).
 Prints one JSON line: {"losses": [nats per token per iteration], "valLoss": ...}.
@@ -37,6 +38,9 @@ ap.add_argument("--clip-norm", type=float, default=0.0)
 ap.add_argument("--batch", type=int, default=50)
 ap.add_argument("--seq", type=int, default=50)
 ap.add_argument("--val-frac", type=float, default=0.1)
+ap.add_argument("--lr-schedule", choices=["constant", "cosine", "linear"], default="constant")
+ap.add_argument("--warmup", type=int, default=0)
+ap.add_argument("--lr-floor", type=float, default=0.1)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--double", action="store_true", help="train in float64 (to tell rounding from a real difference)")
 args = ap.parse_args()
@@ -97,6 +101,18 @@ def update(step, cur_lr):
                 p -= cur_lr * mh / (torch.sqrt(vh) + eps)
 
 
+def schedule_factor(update):
+    """charnn's src/train/schedule.ts: linear warm-up, then decay to the floor at --steps."""
+    if args.warmup > 0 and update <= args.warmup:
+        return update / args.warmup
+    if args.lr_schedule == "constant":
+        return 1.0
+    span = args.steps - args.warmup
+    progress = min(1.0, max(0.0, (update - args.warmup) / span)) if span > 0 else 1.0
+    decayed = 0.5 * (1 + math.cos(math.pi * progress)) if args.lr_schedule == "cosine" else 1 - progress
+    return args.lr_floor + (1 - args.lr_floor) * decayed
+
+
 def detach(h):
     return None if h is None else tuple(t.detach() for t in h) if isinstance(h, tuple) else h.detach()
 
@@ -127,7 +143,7 @@ for step in range(1, args.steps + 1):
             if norm > args.clip_norm:
                 for p in params:
                     p.grad.mul_(args.clip_norm / (norm + 1e-6))
-    update(step, lr)
+    update(step, lr * schedule_factor(step))
 
 
 

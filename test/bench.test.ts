@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BENCH_CONFIGS, selectConfigs } from '../src/bench/configs.js';
 import { flopsPerToken } from '../src/bench/flops.js';
 import { parsePeerOutput, peerInvocation } from '../src/bench/peers.js';
+import { type QualityRun, formatQualityTable } from '../src/bench/quality.js';
 import { type BenchMachine, type BenchRecord, formatJsonLine, formatReport, median } from '../src/bench/report.js';
 
 /**
@@ -226,4 +227,49 @@ describe('charnn bench (CLI)', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^charnn: --only: unknown configuration lstm1024 \(choose from lstm128, /);
   });
+
+  it('--quality trains charnn (defaults, and the peer\'s recipe) and the peer for the same seconds per seed, and reports validation losses', () => {
+    const peers = join(dir, 'quality-peers');
+    spawnSync('mkdir', ['-p', peers]);
+    writeFileSync(
+      join(peers, 'torch_charlstm.py'),
+      '#!/bin/sh\necho "{\\"peer\\": \\"torch\\", \\"train_chars_per_s\\": 9, \\"steps\\": 42, \\"seconds\\": 1, \\"val_loss_nats_per_char\\": 1.5, \\"args\\": \\"$*\\"}"\n',
+    );
+    writeFileSync(join(peers, 'torch-env.sh'), '#!/bin/sh\necho /bin/sh\n');
+    chmodSync(join(peers, 'torch-env.sh'), 0o755);
+    const r = charnn(['bench', '--quality', '--seconds', '1', '--repeat', '2', '--seed', '4', '--json', '--peers-dir', peers, '--corpus', ARITHMETIC, '--cache-dir', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    const runs = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as QualityRun & Record<string, unknown>);
+    expect(runs.map((x) => [x.trainer, x.seed])).toEqual([
+      ['charnn-default', 4], ['charnn-peer-recipe', 4], ['torch-peer', 4],
+      ['charnn-default', 5], ['charnn-peer-recipe', 5], ['torch-peer', 5],
+    ]);
+    for (const x of runs.filter((y) => y.trainer !== 'torch-peer')) {
+      // A real charnn run, cut short: it trained some steps and scored the held-out tail (near
+      // ln 14, uniform guessing, after a second that the warm-up mostly takes).
+      expect(x.steps).toBeGreaterThan(0);
+      expect(x.valLoss).toBeGreaterThan(0.5);
+      expect(x.valLoss).toBeLessThan(2 * Math.log(14));
+      expect(x.command).toMatch(/^charnn train .*arithmetic\.txt --time 1s --val-frac 0\.1 --seed [45] --eval-every 0/);
+    }
+    expect(runs[1].command).toMatch(/--optim adam --lr 0\.002 --clip 0 --clip-norm 250 --lr-schedule constant --warmup 0$/);
+    expect(runs[0].command).not.toMatch(/--optim/);
+    expect(runs[2]).toMatchObject({ valLoss: 1.5, steps: 42 });
+    expect(runs[2].command).toMatch(/torch_charlstm\.py --data .*arithmetic\.txt --time-budget 1 --seed 4 --val-frac 0\.1$/);
+  }, 60_000);
+
+  it('--quality\'s table: per trainer the losses per seed, their mean, spread and difference from the peer', () => {
+    const run = (trainer: QualityRun['trainer'], seed: number, valLoss: number, steps: number): QualityRun => ({ trainer, seed, valLoss, steps, seconds: 300, command: '' });
+    const text = formatQualityTable(
+      [run('charnn-default', 1, 1.5, 11000), run('charnn-default', 2, 1.52, 11200), run('torch-peer', 1, 1.63, 4900), run('torch-peer', 2, 1.65, 4800)],
+      300,
+      'load average 0.10',
+    );
+    const lines = text.trim().split('\n');
+    expect(lines[0]).toBe('validation loss (nats/char, last 10% held out) after 300 s of training each; load average 0.10');
+    expect(lines[2]).toMatch(/^charnn, defaults\s+11100\s+1\.500 1\.520\s+1\.510\s+0\.020\s+-0\.130$/);
+    expect(lines[3]).toMatch(/^PyTorch peer \(Adam\)\s+4850\s+1\.630 1\.650\s+1\.640\s+0\.020\s+\+0\.000$/);
+    expect(lines).toHaveLength(4);
+  });
 });
+

@@ -52,7 +52,7 @@ async function runCharnnTrain(o: QualityOptions, trainer: QualityRun['trainer'],
   const out = join(dir, `${trainer}-${seed}.charnn`);
   const args = [
     o.charnnBin, 'train', o.corpus, '--time', `${o.seconds}s`, '--val-frac', String(VAL_FRAC), '--seed', String(seed),
-    '--eval-every', '0', '--sample-length', '0', '--save-every', '0', '--cache-dir', o.cacheDir, '-o', out, '--log-json', '--print-every', '100',
+    '--eval-every', '0', '--sample-length', '0', '--save-every', '0', '--cache-dir', o.cacheDir, '-o', out, '--log-json', '--print-every', '1',
     ...extra,
   ];
   const command = `charnn ${args.slice(1).join(' ')}`;

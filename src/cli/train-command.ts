@@ -87,10 +87,11 @@ const DEFAULTS = {
   plateauDecay: 1,
   plateauPatience: 0,
   lrSchedule: 'constant',
-  warmup: 0,
+  warmup: 100,
   lrFloor: 0.1,
-  clip: 5,
-  clipNorm: 0,
+  clip: 0,
+  /** The default --clip-norm per step of the window: PyTorch's usual clip of 5 on the per-token mean loss. */
+  clipNormPerStep: 5,
   iters: 0,
   evalEvery: 500,
   sampleLength: 200,
@@ -126,7 +127,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('warmup', { type: 'number', describe: d('raise the learning rate linearly over the first N iterations', DEFAULTS.warmup) })
     .option('lr-floor', { type: 'number', describe: d('the fraction of --lr the schedule ends at', DEFAULTS.lrFloor) })
     .option('clip', { type: 'number', describe: d('clip each gradient element to [-clip, clip] (0 = off)', DEFAULTS.clip) })
-    .option('clip-norm', { type: 'number', describe: d('rescale gradients to this global L2 norm at most (0 = off)', DEFAULTS.clipNorm) })
+    .option('clip-norm', { type: 'number', describe: `rescale gradients to this global L2 norm at most (0 = off) [default: ${DEFAULTS.clipNormPerStep} × --seq, PyTorch's usual ${DEFAULTS.clipNormPerStep} on the per-token mean loss]` })
     .option('seed', { type: 'number', describe: 'random seed; the same seed and options repeat a run exactly [default: random, printed]' })
     .option('iters', { type: 'number', describe: 'stop after N iterations (counted from the start of the run, across resumes)' })
     .option('epochs', { type: 'number', describe: 'stop after N passes over the training text [default: 10 unless --iters/--time]' })
@@ -146,7 +147,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('log-json', { type: 'boolean', default: false, describe: 'progress as JSON lines on stderr' })
     .option('print-every', { type: 'number', default: 100, describe: 'without a terminal: a progress line every N iterations' })
     .example('$0 train corpora/arithmetic.txt --iters 2000', 'train the default 2x128 LSTM for 2000 iterations')
-    .example('$0 train input.txt --model rnn --hidden 100 --seq 25 --batch 1 --lr 0.1', "min-char-rnn's setup")
+    .example('$0 train input.txt --model rnn --hidden 100 --seq 25 --batch 1 --lr 0.1 --clip 5 --clip-norm 0 --warmup 0', "min-char-rnn's setup, exactly")
     .example('cat *.txt | $0 train - --level word --out words.charnn --time 30m', 'word level, from stdin, for 30 minutes')
     .example('$0 train --resume input.charnn --iters 20000', 'continue a stopped run up to iteration 20000') as unknown as Argv<TrainArgs>;
 }
@@ -177,12 +178,14 @@ function freshConfigs(a: TrainArgs) {
   };
   const optimizer = defaultOptimizerConfig(a.optim ?? DEFAULTS.optim);
   if (a.lr !== undefined) optimizer.lr = a.lr;
+  const seq = a.seq ?? DEFAULTS.seq;
   const train: TrainConfig = {
     batch: a.batch ?? DEFAULTS.batch,
-    seq: a.seq ?? DEFAULTS.seq,
+    seq,
     optimizer,
     clip: a.clip ?? DEFAULTS.clip,
-    clipNorm: a.clipNorm ?? DEFAULTS.clipNorm,
+    // The objective sums the loss over the window's T steps, so a norm clip of 5 per token is 5T.
+    clipNorm: a.clipNorm ?? DEFAULTS.clipNormPerStep * seq,
     lrDecay: a.lrDecay ?? DEFAULTS.lrDecay,
     lrDecayEvery: a.lrDecayEvery ?? DEFAULTS.lrDecayEvery,
     plateauDecay: a.plateauDecay ?? DEFAULTS.plateauDecay,
