@@ -209,7 +209,7 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const epochText = t.progress !== null ? `epoch ${t.progress.toFixed(2)}` : t.epoch !== null ? `epoch ${t.epoch}` : '';
   row('training', [t.iteration !== null ? `iteration ${group(t.iteration)}` : '', epochText, t.tokensSeen !== null ? `${group(t.tokensSeen)} tokens seen` : '', t.elapsedSeconds !== null ? fmtDuration(t.elapsedSeconds) : '', t.backend ? `${t.backend} backend` : ''].filter(Boolean).join(', '));
   const optText = opt ? `${String(opt.name)} lr ${t.lr ?? String(opt.lr)}${opt.lr !== t.lr && t.lr !== null ? ` (from ${String(opt.lr)})` : ''}` : '';
-  more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, `clip ${String(c.clip)}${c.clipNorm ? `, clip-norm ${String(c.clipNorm)}` : ''}`, typeof c.plateauDecay === 'number' && c.plateauDecay < 1 ? `lr × ${c.plateauDecay} on validation plateaus` : '', `seed ${String(c.seed)}`].filter(Boolean).join(', '));
+  more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, `clip ${String(c.clip)}${c.clipNorm ? `, clip-norm ${String(c.clipNorm)}` : ''}`, scheduleText(rec(c.schedule)), typeof c.plateauDecay === 'number' && c.plateauDecay < 1 ? `lr × ${c.plateauDecay} on validation plateaus` : '', `seed ${String(c.seed)}`].filter(Boolean).join(', '));
   if (t.corpus) {
     const k = t.corpus;
     row('corpus', `${String(k.source)}: ${group(Number(k.tokens))} tokens (${group(Number(k.trainTokens))} training, ${group(Number(k.valTokens))} validation, --val-frac ${String(c.valFrac)})`);
@@ -307,4 +307,12 @@ export function lossCurveSvg(info: ModelInfo): string {
   );
   parts.push('</svg>\n');
   return parts.join('');
+}
+
+/** The learning-rate schedule as `info` shows it (empty for a constant rate without warm-up, as older files have). */
+function scheduleText(s: Record<string, unknown> | null): string {
+  if (!s) return '';
+  const warmup = typeof s.warmup === 'number' && s.warmup > 0 ? `warm-up ${s.warmup}` : '';
+  const decay = s.kind === 'cosine' || s.kind === 'linear' ? `${String(s.kind)} decay to ${String(s.floor)} × lr` : '';
+  return [warmup, decay].filter(Boolean).join(', ');
 }
