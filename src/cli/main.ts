@@ -19,6 +19,10 @@ export async function main(args: string[]): Promise<number> {
   handleClosedStdout();
   let exitCode: number = EXIT.ok;
   const cli: Argv = yargs(args.map((a) => (a === '-' ? DASH : a)))
+    // One rule for every option of every command: given twice, the last one wins (as in most
+    // Unix tools, so that a wrapper's defaults can be overridden by appending). Without this
+    // yargs collects repeats into an array that commands would read as a string or number.
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .middleware(restoreDash, true)
     .scriptName('charnn')
     .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
