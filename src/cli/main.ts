@@ -9,6 +9,7 @@ import { infoCommand } from './info-command.js';
 import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
 import { benchCommand } from './bench-command.js';
+import { escapeInvisible } from '../util/visible-text.js';
 
 
 /**
@@ -80,13 +81,15 @@ function withoutCamelCaseTwins(msg: string): string {
 export function reportError(err: unknown): number {
   const debug = !!process.env.CHARNN_DEBUG && process.env.CHARNN_DEBUG !== '0';
   if (err instanceof CharnnError) {
-    process.stderr.write(`charnn: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    // Messages quote tokens with quoteText; paths and other text from outside can still hold a
+    // line break or an invisible character, and an error must stay one readable line.
+    process.stderr.write(`charnn: ${escapeInvisible(err.message)}${err.hint ? ` (${escapeInvisible(err.hint)})` : ''}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
   if (e && e.code === 'EPIPE') return EXIT.ok;
-  process.stderr.write(`charnn: internal error: ${e?.message ?? String(err)} (please report it; CHARNN_DEBUG=1 shows details)\n`);
+  process.stderr.write(`charnn: internal error: ${escapeInvisible(e?.message ?? String(err))} (please report it; CHARNN_DEBUG=1 shows details)\n`);
   if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
   return EXIT.failure;
 }

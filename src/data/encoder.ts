@@ -2,6 +2,7 @@ import { CharnnError, UsageError } from '../errors.js';
 import type { InvalidUtf8Mode } from './config.js';
 import { createCharTokenizer, createWordTokenizer, tokenizeText, type ByteTokenizer } from './tokenizer.js';
 import { UNK_TOKEN, type UnknownTokenPolicy, type Vocabulary } from './vocabulary.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** Distinct unknown tokens remembered for the report; beyond this only the total grows. */
 const MAX_DISTINCT_UNKNOWN = 1000;
@@ -56,7 +57,7 @@ function unknownToken(tally: UnknownTally, vocab: Vocabulary, token: string, pos
   if (tally.rule === 'error') {
     const noun = vocab.level === 'char' ? 'character' : 'token';
     throw new CharnnError(
-      `${sourceName}: ${noun} ${position + 1} is ${JSON.stringify(token)}, which the model never saw in training`,
+      `${sourceName}: ${noun} ${position + 1} is ${quoteText(token)}, which the model never saw in training`,
       vocab.unkId >= 0 ? `pass --unknown unk to read it as ${UNK_TOKEN}, or --unknown skip to drop it` : 'pass --unknown skip to drop such characters',
     );
   }
@@ -144,7 +145,7 @@ export function encodeText(vocab: Vocabulary, text: string, rule: UnknownTokenPo
   }
   if (rule === 'error' && tally.count > 0) {
     const names = [...tally.distinct.keys()];
-    const shown = names.slice(0, 8).map((t) => JSON.stringify(t)).join(', ');
+    const shown = names.slice(0, 8).map(quoteText).join(', ');
     const more = names.length > 8 ? ` and ${names.length - 8} more` : '';
     const noun = vocab.level === 'char' ? 'character' : 'token';
     throw new CharnnError(
@@ -160,7 +161,7 @@ export function encodeText(vocab: Vocabulary, text: string, rule: UnknownTokenPo
 /** `"€" ×2, "☃"`: the most frequent unknown tokens, for one line of a report. */
 export function summarizeUnknown(tally: UnknownTally, max = 8): string {
   const entries = [...tally.distinct].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  const shown = entries.slice(0, max).map(([t, n]) => (n > 1 ? `${JSON.stringify(t)} ×${n}` : JSON.stringify(t)));
+  const shown = entries.slice(0, max).map(([t, n]) => (n > 1 ? `${quoteText(t)} ×${n}` : quoteText(t)));
   const rest = entries.length - max;
   return shown.join(', ') + (rest > 0 ? ` and ${rest} more` : '');
 }

@@ -16,6 +16,7 @@ import { CodePointIds, StringIds, type ProvisionalIds } from './provisional-ids.
 import { describeSource } from './source.js';
 import { createCharTokenizer, createWordTokenizer, type ByteTokenizer } from './tokenizer.js';
 import { buildVocabulary, Vocabulary } from './vocabulary.js';
+import { quoteText } from '../util/visible-text.js';
 
 export { cacheKeyFor, defaultCacheDir } from './cache-location.js';
 
@@ -193,7 +194,7 @@ function rejectDegenerate(provisional: ProvisionalIds, sourceName: string): void
   }
   if (provisional.size === 1) {
     throw new CharnnError(
-      `${sourceName} contains only one distinct token, ${JSON.stringify(provisional.tokens()[0])}`,
+      `${sourceName} contains only one distinct token, ${quoteText(provisional.tokens()[0]!)}`,
       'a language model needs at least two different tokens to learn anything',
     );
   }

@@ -2,6 +2,7 @@ import { CharnnError, UsageError } from '../errors.js';
 import type { TokenizerConfig, TokenLevel, WordSplit } from './config.js';
 import { detokenize } from './detokenizer.js';
 import { tokenizeText } from './tokenizer.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** The word-level token standing for every word outside the vocabulary (WikiText's spelling). */
 export const UNK_TOKEN = '<unk>';
@@ -138,7 +139,7 @@ function byCountThenToken([tokenA, countA]: [string, number], [tokenB, countB]: 
 }
 
 function unknownTokensError(tokens: string[], level: TokenLevel): CharnnError {
-  const shown = tokens.slice(0, 5).map((token) => JSON.stringify(token)).join(', ');
+  const shown = tokens.slice(0, 5).map(quoteText).join(', ');
   const more = tokens.length > 5 ? ` and ${tokens.length - 5} more` : '';
   const noun = level === 'char' ? 'character' : 'token';
   return new CharnnError(

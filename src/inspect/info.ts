@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { readCheckpointMeta } from '../checkpoint/read.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { CharnnError } from '../errors.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** A loss history: [iteration, nats per token] pairs. */
 export type LossHistory = Array<[number, number]>;
@@ -150,9 +151,9 @@ export function sparkline(values: readonly number[], width = 40, lo?: number, hi
   return v.map((x) => BARS[max > min ? Math.round(((x - min) / (max - min)) * (BARS.length - 1)) : 0]).join('');
 }
 
-/** A token as it appears in a vocabulary listing: JSON-quoted, so whitespace is visible. */
+/** A token as it appears in a vocabulary listing: quoted, so whitespace and invisible characters are visible. */
 function showToken(t: string): string {
-  return JSON.stringify(t);
+  return quoteText(t);
 }
 
 function group(n: number): string {

@@ -17,6 +17,7 @@ import { Random } from '../util/random.js';
 import { type TrainConfig, validateTrainConfig } from './config.js';
 import { Optimizer } from './optimizer.js';
 import { type TrainState, Trainer, type TrainerData } from './trainer.js';
+import { quoteText } from '../util/visible-text.js';
 
 export interface TrainingSetup {
   /** Corpus path, or '-' for stdin. */
@@ -195,7 +196,7 @@ function reconcileVocabulary(
   let vocabulary = model;
   if (unseen.length > 0) {
     if (policy === 'error') {
-      const shown = unseenTokens.slice(0, 8).map((t) => JSON.stringify(t)).join(', ');
+      const shown = unseenTokens.slice(0, 8).map(quoteText).join(', ');
       const more = unseen.length > 8 ? ` and ${unseen.length - 8} more` : '';
       const noun = model.level === 'char' ? 'character' : 'token';
       throw new CharnnError(
