@@ -10,6 +10,7 @@ import { CHARNN_VERSION, loadModelFile, saveModelFile } from './contents.js';
 import { isCheckpointFile } from './read.js';
 import { readSafetensors, writeOutputFile, writeSafetensors } from './safetensors.js';
 import { fromTorchTensors, toTorchTensors } from './torch-layout.js';
+import { requireFinite } from './finite.js';
 
 /**
  * `charnn export` and `charnn import`: a model file <-> a safetensors file PyTorch loads into
@@ -98,6 +99,7 @@ export async function importTorchModel(inPath: string, outPath: string, configPa
     throw new CharnnError(`${outPath} exists and is not a charnn model file; import would overwrite it`, 'choose another -o, or move the file away');
   }
   const file = await readSafetensors(inPath);
+  for (const t of file.tensors) requireFinite(inPath, t.name, t.data);
   const { description, from } = findDescription(inPath, file.metadata, configPath);
   const desc = parseDescription(description, from);
   const values = fromTorchTensors(desc.model, file.tensors, inPath);
