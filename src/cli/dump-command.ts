@@ -35,7 +35,7 @@ function options(y: Argv): Argv<DumpArgs> {
     .option('out', { alias: 'o', type: 'string', describe: 'jsonl, html: a file [default: stdout]; npy, lstmvis: a directory (required)' })
     .option('what', { type: 'string', describe: 'comma-separated: h (hidden state), c (LSTM cell state), gates [default: h,c,gates; html and lstmvis: h,c]' })
     .option('layers', { type: 'string', describe: 'comma-separated layer numbers, from 0 [default: all]' })
-    .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window (the values do not depend on it)' })
+    .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window, at most 4096 (the values do not depend on it)' })
     .option('max-tokens', { type: 'number', default: 0, describe: 'stop after N tokens (0 = the whole text)' })
     .option('pattern', { type: 'string', describe: 'html: rank cells by correlation with this regex (or @column) when the page opens' })
     .option('unknown', UNKNOWN_IN_TEXT)

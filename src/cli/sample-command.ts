@@ -68,7 +68,7 @@ async function writeOut(text: string): Promise<void> {
 }
 
 async function run(a: ArgumentsCamelCase<SampleArgs>): Promise<void> {
-  if (!Number.isInteger(a.length) || (a.length < 1 && a.length !== -1)) throw new UsageError(`--length must be a positive integer or -1, got ${a.length}`);
+  if (!Number.isSafeInteger(a.length) || (a.length < 1 && a.length !== -1)) throw new UsageError(`--length must be a positive integer or -1, got ${a.length}`);
   requirePositiveInteger('-n', a.n);
   if (a.seed !== undefined && !(Number.isInteger(a.seed) && a.seed >= 0 && a.seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${a.seed}`);
   const sampling = { temperature: a.temp, topK: a.topK, topP: a.topP };

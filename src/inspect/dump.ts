@@ -34,6 +34,9 @@ export interface DumpWriter {
   finish(tokens: number): Promise<string[]>;
 }
 
+/** The longest forward window dump runs (tokens); a larger --seq runs windows of this length. */
+export const MAX_DUMP_WINDOW = 4096;
+
 export interface DumpOptions {
   format: DumpFormat;
   /** jsonl, html: a file or stdout (undefined / '-'); npy, lstmvis: a directory (required). */
@@ -64,7 +67,10 @@ export interface DumpResult {
  */
 export async function runDump(ctx: DumpContext, source: AsyncIterable<Uint8Array> & { description?: string }, o: DumpOptions): Promise<DumpResult> {
   const writer = await createWriter(ctx, o);
-  const streamer = new StateStreamer(ctx.model, o.seq, ctx.quantities, (b) => writer.block(b));
+  // The values do not depend on the window, only memory does: a window longer than the tokens
+  // wanted, or than MAX_DUMP_WINDOW, would only allocate more (--seq 1e9 asked for 68 GB).
+  const window = Math.min(o.seq, o.maxTokens > 0 ? o.maxTokens : Infinity, MAX_DUMP_WINDOW);
+  const streamer = new StateStreamer(ctx.model, window, ctx.quantities, (b) => writer.block(b));
   let ids: number[] = [];
   let tokens: string[] = [];
   const encoder = new VocabularyEncoder(ctx.vocab, { unknown: o.unknown, invalidUtf8: o.invalidUtf8, sourceName: ctx.sourceName }, (id, token) => {

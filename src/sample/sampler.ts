@@ -15,7 +15,7 @@ export const DEFAULT_SAMPLING: SamplingOptions = { temperature: 1, topK: 0, topP
 
 export function validateSampling(o: SamplingOptions): void {
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw new UsageError(`--temp must be >= 0, got ${o.temperature}`);
-  if (!Number.isInteger(o.topK) || o.topK < 0) throw new UsageError(`--top-k must be a non-negative integer, got ${o.topK}`);
+  if (!Number.isSafeInteger(o.topK) || o.topK < 0) throw new UsageError(`--top-k must be a non-negative integer, got ${o.topK}`);
   if (!(o.topP > 0 && o.topP <= 1)) throw new UsageError(`--top-p must be in (0, 1], got ${o.topP}`);
 }
 
