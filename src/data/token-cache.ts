@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CharnnError } from '../errors.js';
+import { CharnnError, UsageError } from '../errors.js';
 import {
   encodeCacheHeader,
   idWidthFor,
@@ -140,6 +140,7 @@ export async function buildTokenCache(
       const id = vocab.id(token);
       return id >= 0 ? id : vocab.unkId;
     });
+    rejectDegenerateVocabulary(finalIds, vocab, tokenizer, sourceName);
     writeCacheFile(partialPath, spillPath, finalIds, {
       tokenCount: spill.count,
       width: idWidthFor(vocab.size),
@@ -198,6 +199,21 @@ function rejectDegenerate(provisional: ProvisionalIds, sourceName: string): void
       'a language model needs at least two different tokens to learn anything',
     );
   }
+}
+
+/**
+ * A vocabulary in which the corpus uses one token only cannot model anything: at word level,
+ * when --min-count or --vocab-size turns every word into <unk>. (Every provisional id occurs in
+ * the corpus, so the distinct final ids are the distinct tokens the model would train on.)
+ */
+function rejectDegenerateVocabulary(finalIds: Int32Array, vocab: Vocabulary, config: TokenizerConfig, sourceName: string): void {
+  if (new Set(finalIds).size >= 2) return;
+  const only = vocab.token(finalIds[0]!);
+  const why = config.minCount !== undefined ? `--min-count ${config.minCount}` : `--vocab-size ${config.vocabSize}`;
+  throw new UsageError(
+    `${sourceName} with ${why} leaves one token, ${quoteText(only)}, for every position: a language model needs at least two`,
+    config.minCount !== undefined ? 'lower --min-count' : 'raise --vocab-size',
+  );
 }
 
 /** Pass 2: header, then every spilled provisional id translated to its final id at the header's width. */

@@ -214,6 +214,13 @@ function reconcileVocabulary(
         );
       }
       for (const i of unseen) map[i] = model.unkId;
+      // As a new run with every word below --min-count: a corpus read as <unk> alone cannot be learned.
+      if (corpus.tokens.every((token, i) => token === UNK_TOKEN || map[i] === model.unkId)) {
+        throw new UsageError(
+          `--new-tokens unk would read every token of ${corpusName} as ${UNK_TOKEN}: the model knows none of its words`,
+          'resume on a text in the model\'s language, or pass --new-tokens grow',
+        );
+      }
     } else {
       vocabulary = new Vocabulary(model.level, [...model.tokens, ...unseenTokens], model.wordSplit);
       unseen.forEach((i, k) => (map[i] = model.size + k));
