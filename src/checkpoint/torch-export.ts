@@ -171,6 +171,7 @@ export function parseDescription(text: string, from: string): ParsedDescription 
     throw bad((error as Error).message);
   }
   if (vocabulary.level !== tokenizer.level) throw bad(`a ${vocabulary.level}-level vocabulary with a ${tokenizer.level}-level tokenizer`);
+  if (vocabulary.level === 'char' && vocabulary.lineEndings !== (tokenizer.lineEndings ?? 'keep')) throw bad(`the vocabulary reads line endings as ${vocabulary.lineEndings} but the tokenizer as ${tokenizer.lineEndings ?? 'keep'}`);
   if (vocabulary.level === 'word' && vocabulary.wordSplit !== tokenizer.wordSplit) throw bad(`the vocabulary splits words by ${vocabulary.wordSplit} but the tokenizer by ${tokenizer.wordSplit}`);
   if (vocabulary.size !== model.vocabSize) throw bad(`the vocabulary has ${vocabulary.size} tokens but model.vocabSize is ${model.vocabSize}`);
   return { model, tokenizer, vocabulary };

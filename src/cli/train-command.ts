@@ -6,7 +6,7 @@ import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend
 import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
 import { isCheckpointFile } from '../checkpoint/read.js';
-import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
+import { LINE_ENDINGS, type LineEndings, type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
 import { CharnnError, UsageError } from '../errors.js';
@@ -60,6 +60,7 @@ interface TrainArgs {
   vocabSize?: number;
   minCount?: number;
   wordSplit?: 'punct' | 'space';
+  lineEndings?: LineEndings;
   invalidUtf8?: 'error' | 'replace';
   cacheDir?: string;
   backend: BackendChoice;
@@ -90,6 +91,9 @@ const DEFAULTS = {
   saveEvery: 1000,
   valFrac: 0.05,
   wordSplit: 'punct',
+  // New character-level runs read \r\n and a lone \r as \n (a model that learned \r emits
+  // it, and a lone \r overwrites the line on a terminal); word level always did.
+  lineEndings: 'lf',
   invalidUtf8: 'error',
 } as const;
 
@@ -128,6 +132,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('vocab-size', { type: 'number', describe: 'word level: keep the N most frequent tokens (<unk> for the rest)' })
     .option('min-count', { type: 'number', describe: 'word level: tokens seen fewer times become <unk>' })
     .option('word-split', { type: 'string', choices: ['punct', 'space'] as const, describe: d('word level: split punctuation off words, or whitespace only', DEFAULTS.wordSplit) })
+    .option('line-endings', { type: 'string', choices: LINE_ENDINGS, describe: d('char level: read \\r\\n and a lone \\r as \\n (lf), or keep \\r as a character (keep)', DEFAULTS.lineEndings) })
     .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, describe: d('on bytes that are not UTF-8: stop, or decode as U+FFFD', DEFAULTS.invalidUtf8) })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('backend', BACKEND)
@@ -164,6 +169,7 @@ function freshConfigs(a: TrainArgs) {
     wordSplit: a.wordSplit ?? DEFAULTS.wordSplit,
     vocabSize: a.vocabSize,
     minCount: a.minCount,
+    lineEndings: a.lineEndings ?? DEFAULTS.lineEndings,
   };
   const optimizer = defaultOptimizerConfig(a.optim ?? DEFAULTS.optim);
   if (a.lr !== undefined) optimizer.lr = a.lr;
@@ -211,6 +217,8 @@ function conflictsWithRun(a: TrainArgs, m: ModelConfig, tok: TokenizerConfig, t:
     ['--word-split', a.wordSplit, tok.level === 'word' ? tok.wordSplit : a.wordSplit],
     ['--vocab-size', a.vocabSize, tok.vocabSize],
     ['--min-count', a.minCount, tok.minCount ?? 1],
+    // A run from before the setting existed kept \r: absent is `keep`.
+    ['--line-endings', a.lineEndings, tok.level === 'char' ? (tok.lineEndings ?? 'keep') : a.lineEndings],
     ['--model', a.model, m.cell],
     ['--hidden', a.hidden, m.hidden],
     ['--layers', a.layers, m.layers],

@@ -91,13 +91,18 @@ export class VocabularyEncoder {
     if (vocab.level === 'char') {
       const byCodePoint = new Map<number, number>();
       vocab.tokens.forEach((token, id) => byCodePoint.set(token.codePointAt(0)!, id));
-      this.tokenizer = createCharTokenizer(opts.invalidUtf8, sourceName, (codePoint) => {
-        const token = String.fromCodePoint(codePoint);
-        let id = byCodePoint.get(codePoint) ?? -2;
-        if (id === -2) id = unknownToken(this.tally, vocab, token, this.tokensRead, sourceName);
-        this.tokensRead++;
-        if (id >= 0) this.emit(id, token);
-      });
+      this.tokenizer = createCharTokenizer(
+        opts.invalidUtf8,
+        sourceName,
+        (codePoint) => {
+          const token = String.fromCodePoint(codePoint);
+          let id = byCodePoint.get(codePoint) ?? -2;
+          if (id === -2) id = unknownToken(this.tally, vocab, token, this.tokensRead, sourceName);
+          this.tokensRead++;
+          if (id >= 0) this.emit(id, token);
+        },
+        vocab.lineEndings,
+      );
     } else {
       this.tokenizer = createWordTokenizer(opts.invalidUtf8, vocab.wordSplit, sourceName, (token) => {
         let id = vocab.id(token);
@@ -132,7 +137,7 @@ export function encodeText(vocab: Vocabulary, text: string, rule: UnknownTokenPo
   const tally: UnknownTally = { rule, count: 0, distinct: new Map() };
   const ids: number[] = [];
   const tokens: string[] = [];
-  for (const token of tokenizeText(text, vocab.level, vocab.wordSplit)) {
+  for (const token of tokenizeText(text, vocab.level, vocab.wordSplit, vocab.lineEndings)) {
     let id = vocab.id(token);
     if (id < 0) {
       tally.count++;

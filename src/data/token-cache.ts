@@ -167,7 +167,7 @@ async function spillProvisionalIds(
   let provisional: ProvisionalIds;
   if (config.level === 'char') {
     const ids = new CodePointIds();
-    tokenizer = createCharTokenizer(config.invalidUtf8, sourceName, (codePoint) => spill.push(ids.id(codePoint)));
+    tokenizer = createCharTokenizer(config.invalidUtf8, sourceName, (codePoint) => spill.push(ids.id(codePoint)), config.lineEndings);
     provisional = ids;
   } else {
     const ids = new StringIds();

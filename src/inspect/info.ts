@@ -198,7 +198,8 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const noun = v.level === 'char' ? 'characters' : 'tokens';
   const tk = info.tokenizer;
   const split = v.level === 'word' && tk ? `, split ${String(tk.wordSplit ?? 'punct')}${tk.vocabSize ? `, --vocab-size ${String(tk.vocabSize)}` : ''}${tk.minCount ? `, --min-count ${String(tk.minCount)}` : ''}` : '';
-  row('vocabulary', `${group(v.size)} ${noun} (${v.level} level${split})`);
+  const endings = v.level === 'char' ? `, line endings ${tk?.lineEndings === 'lf' ? 'read as \\n' : 'kept as they are'}` : '';
+  row('vocabulary', `${group(v.size)} ${noun} (${v.level} level${split}${endings})`);
   more(v.tokens.slice(0, limit).map(showToken).join(' ') + (v.size > limit ? ` … and ${group(v.size - limit)} more (--json lists all)` : ''));
   const t = info.training;
   if (!t) {

@@ -222,7 +222,7 @@ function reconcileVocabulary(
         );
       }
     } else {
-      vocabulary = new Vocabulary(model.level, [...model.tokens, ...unseenTokens], model.wordSplit);
+      vocabulary = new Vocabulary(model.level, [...model.tokens, ...unseenTokens], model.wordSplit, model.lineEndings);
       unseen.forEach((i, k) => (map[i] = model.size + k));
     }
   }
