@@ -11,6 +11,7 @@ import {
   type IdWidth,
 } from './cache-format.js';
 import { canonicalTokenizerConfig, type TokenizerConfig } from './config.js';
+import { contentHasher } from './content-hash.js';
 import { IdSpillWriter, readSpill, SPILL_BLOCK_IDS } from './id-spill.js';
 import { CodePointIds, StringIds, type ProvisionalIds } from './provisional-ids.js';
 import { describeSource } from './source.js';
@@ -41,6 +42,8 @@ export class TokenCache implements TokenReader {
   readonly tokenizer: TokenizerConfig;
   /** The corpus the cache was built from: its path as given, or `stdin`. */
   readonly source: string;
+  /** SHA-256 (hex) of the corpus bytes the tokens came from. */
+  readonly contentSha256: string;
   private fd: number | undefined;
   private readonly dataOffset: number;
   /** Raw bytes of the last read, kept to spare an allocation per read. */
@@ -61,6 +64,7 @@ export class TokenCache implements TokenReader {
       this.width = header.width;
       this.tokenizer = header.tokenizer;
       this.source = header.source;
+      this.contentSha256 = header.contentSha256;
       this.dataOffset = dataOffset;
     } catch (err) {
       closeSync(fd);
@@ -129,8 +133,9 @@ export async function buildTokenCache(
   try {
     const spill = new IdSpillWriter(spillPath);
     let provisional: ProvisionalIds;
+    const hash = contentHasher();
     try {
-      provisional = await spillProvisionalIds(source, tokenizer, sourceName, spill, onProgress);
+      provisional = await spillProvisionalIds(source, tokenizer, sourceName, spill, (chunk) => hash.update(chunk), onProgress);
     } finally {
       spill.close();
     }
@@ -147,6 +152,7 @@ export async function buildTokenCache(
       vocab: vocab.toJSON(),
       tokenizer,
       source: sourceName,
+      contentSha256: hash.digest('hex'),
     });
     renameSync(partialPath, cachePath);
   } finally {
@@ -161,6 +167,7 @@ async function spillProvisionalIds(
   config: TokenizerConfig,
   sourceName: string,
   spill: IdSpillWriter,
+  onChunk: (chunk: Uint8Array) => void,
   onProgress: ((bytesRead: number) => void) | undefined,
 ): Promise<ProvisionalIds> {
   let tokenizer: ByteTokenizer;
@@ -178,6 +185,7 @@ async function spillProvisionalIds(
   }
   let bytesRead = 0;
   for await (const chunk of source) {
+    onChunk(chunk);
     tokenizer.push(chunk);
     bytesRead += chunk.length;
     onProgress?.(bytesRead);
