@@ -5,7 +5,6 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
-import { isCheckpointFile } from '../checkpoint/read.js';
 import { LINE_ENDINGS, type LineEndings, type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
@@ -16,6 +15,7 @@ import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train
 import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, bestPathFor, checkModelSize } from '../train/session.js';
 import type { Divergence } from '../train/trainer.js';
 import { requirePositiveInteger } from '../util/checks.js';
+import { guardOutputs } from '../util/output-guard.js';
 import { freshSeed } from '../util/random.js';
 import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
@@ -283,26 +283,33 @@ function resumedCorpus(a: TrainArgs, from: TrainingFile): string {
 
 /**
  * Fail before any work when checkpoints could not be written to `out`: a directory, a missing
- * or read-only directory, or an existing file that is not a charnn checkpoint (which training
- * would overwrite). A probe file is created and removed beside it, the way saves write.
+ * or read-only directory, one of the run's inputs (the corpus; the resumed checkpoint, except
+ * as `out` itself, which --resume writes back to by design) or an existing file that is not a
+ * charnn checkpoint (see guardOutputs). A probe file is created and removed beside it, the way
+ * saves write.
  */
-function checkOutput(out: string): void {
+function checkOutput(out: string, corpus: string, resume: string | undefined): void {
   for (const path of [out, bestPathFor(out)]) {
-    let size = -1;
     try {
-      const st = statSync(path);
-      if (st.isDirectory()) {
+      if (statSync(path).isDirectory()) {
         throw new CharnnError(`cannot write checkpoint ${path}: it is a directory`, `pass a file path, e.g. --out ${join(out, 'model.charnn')}`);
       }
-      size = st.size;
     } catch (err) {
       if (err instanceof CharnnError) throw err;
       if (errorCode(err) !== 'ENOENT') throw new CharnnError(`cannot write checkpoint ${path}: ${describeFsError(err)}`, 'choose another --out');
     }
-    if (size > 0 && !isCheckpointFile(path)) {
-      throw new CharnnError(`${path} exists and is not a charnn checkpoint; training would overwrite it`, 'choose another --out, or move the file away');
-    }
   }
+  guardOutputs(
+    'train',
+    [
+      { path: corpus, role: 'corpus' },
+      { path: resume, role: 'checkpoint' },
+    ],
+    [
+      { path: out, kind: 'checkpoint', replaces: resume },
+      { path: bestPathFor(out), kind: 'checkpoint' },
+    ],
+  );
   const dir = dirname(out);
   const probe = join(dir, `${basename(out)}.tmp-${process.pid}-probe`);
   try {
@@ -369,7 +376,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   }
   canonicalTokenizerConfig(plan.tokenizer);
   if (corpus !== '-') statCorpusFile(corpus);
-  checkOutput(out);
+  checkOutput(out, corpus, a.resume);
   const train = plan.train;
 
   const { backend, notice } = await selectBackend(a.backend, a.device);
