@@ -613,16 +613,16 @@ describe('charnn import / export: bad input is a one-line error, and nothing is 
     await writeTorchFile(good, model);
     const notes = join(bad, 'notes.txt');
     writeFileSync(notes, 'keep me');
-    expectOneLineError(charnn(['import', good, '-o', notes]), 1, /notes\.txt exists and is not a charnn model file; import would overwrite it/);
+    expectOneLineError(charnn(['import', good, '-o', notes]), 1, /notes\.txt exists and is not a charnn checkpoint; import would overwrite it/);
     expect(readFileSync(notes, 'utf8')).toBe('keep me');
     expectOneLineError(charnn(['import', good]), 2, /Missing required argument: out/);
 
     const src = join(bad, 'src.charnn');
     await saveModelFile(src, { model, tokenizer: CHAR_TOKENIZER, vocabulary: CHARS });
-    expectOneLineError(charnn(['export', '-m', src, src]), 2, /src\.charnn is the model file itself/);
+    expectOneLineError(charnn(['export', '-m', src, src]), 2, /src\.charnn is the model export reads; writing it would destroy it/);
     const other = join(bad, 'other.charnn');
     await saveModelFile(other, { model, tokenizer: CHAR_TOKENIZER, vocabulary: CHARS });
-    expectOneLineError(charnn(['export', '-m', src, other]), 1, /other\.charnn is a charnn model file; exporting would overwrite it/);
+    expectOneLineError(charnn(['export', '-m', src, other]), 1, /other\.charnn exists and is not a safetensors file; export would overwrite it/);
     expectOneLineError(charnn(['export', '-m', join(bad, 'missing.charnn'), join(bad, 'm.safetensors')]), 1, /missing\.charnn does not exist/);
     expectOneLineError(charnn(['export', '-m', src, '--format', 'onnx', join(bad, 'm.onnx')]), 2, /Invalid values:.*format/);
     expect(existsSync(join(bad, 'm.safetensors'))).toBe(false);
