@@ -1,4 +1,5 @@
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { keepLastOccurrences } from './repeated-options.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { dumpCommand } from './dump-command.js';
@@ -19,22 +20,22 @@ import { escapeInvisible } from '../util/visible-text.js';
 export async function main(args: string[]): Promise<number> {
   handleClosedStdout();
   let exitCode: number = EXIT.ok;
-  const cli: Argv = yargs(args.map((a) => (a === '-' ? DASH : a)))
-    // One rule for every option of every command: given twice, the last one wins (as in most
-    // Unix tools, so that a wrapper's defaults can be overridden by appending). Without this
-    // yargs collects repeats into an array that commands would read as a string or number.
-    .parserConfiguration({ 'duplicate-arguments-array': false })
+  const commands: CommandModule<any, any>[] = [
+    trainCommand((code) => (exitCode = code)),
+    sampleCommand,
+    evalCommand,
+    dumpCommand,
+    infoCommand,
+    exportCommand,
+    importCommand,
+    benchCommand((code) => (exitCode = code)),
+  ];
+  const builders = new Map(commands.map((c) => [String(c.command).split(' ')[0]!, c.builder as (y: Argv) => unknown]));
+  // An option given twice: the last one wins (see keepLastOccurrences).
+  let cli: Argv = yargs(keepLastOccurrences(args, builders).map((a) => (a === '-' ? DASH : a)))
     .middleware(restoreDash, true)
     .scriptName('charnn')
     .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
-    .command(trainCommand((code) => (exitCode = code)))
-    .command(sampleCommand)
-    .command(evalCommand)
-    .command(dumpCommand)
-    .command(infoCommand)
-    .command(exportCommand)
-    .command(importCommand)
-    .command(benchCommand((code) => (exitCode = code)))
     .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench, export, import')
     .strict()
     .recommendCommands()
@@ -47,6 +48,7 @@ export async function main(args: string[]): Promise<number> {
       // yargs spreads some messages ("Invalid values: ...") over lines: errors are one line.
       throw new UsageError(withoutCamelCaseTwins(msg).replace(/\s*\n\s*/g, ' '), 'see charnn --help');
     });
+  for (const c of commands) cli = cli.command(c);
   try {
     await cli.parseAsync();
   } catch (err) {
