@@ -32,10 +32,14 @@ const OUTPUTS = ['out.charnn', 'o.jsonl', 'o.html', 'odir', 'o.svg', 'o.safetens
 const NUMBERS = ['0', '1', '2', '3', '-1', '1.5', 'NaN', 'Infinity', '-Infinity', '1e300', '1e-300', '1e999', 'abc', '', '0x10', '-0'];
 const FRACTIONS = ['0', '0.1', '0.5', '1', '-0.5', 'NaN', 'Infinity', '1e-300', 'x'];
 
-type Kind = 'in' | 'out' | 'flag' | string[];
+/**
+ * What an option takes: an input file (`in:` and the one that makes sense), an output path, no
+ * value, or one of a list whose first entries (up to 3) are sensible values and the rest extreme.
+ */
+type Kind = `in:${string}` | 'out' | 'flag' | string[];
 /** A command's options: name (with alias) -> what values it takes. */
 interface Spec {
-  positional?: { kind: 'in' | 'out' };
+  positional?: Kind;
   options: Record<string, Kind>;
 }
 
@@ -43,9 +47,9 @@ const DEVICE = ['cpu', 'auto', 'gpu', 'tpu'];
 const BACKEND = ['ts', 'native', 'auto', 'x'];
 const COMMANDS: Record<string, Spec> = {
   train: {
-    positional: { kind: 'in' },
+    positional: 'in:c.txt',
     options: {
-      '--resume': 'in', '--out': 'out', '-o': 'out', '--level': ['char', 'word', 'byte'], '--model': ['rnn', 'lstm', 'gru', 'x'],
+      '--resume': 'in:m.charnn', '--out': 'out', '-o': 'out', '--level': ['char', 'word', 'byte'], '--model': ['rnn', 'lstm', 'gru', 'x'],
       '--hidden': ['4', '8', ...NUMBERS], '--layers': ['1', '2', ...NUMBERS], '--embed': ['0', '4', ...NUMBERS], '--tie': 'flag',
       '--dropout': FRACTIONS, '--batch': ['1', '2', ...NUMBERS], '--seq': ['4', '8', ...NUMBERS], '--optim': ['adam', 'sgd', 'rmsprop', 'adagrad', 'x'],
       '--lr': ['0.01', ...NUMBERS], '--lr-decay': FRACTIONS, '--lr-decay-every': NUMBERS, '--plateau-decay': FRACTIONS, '--plateau-patience': NUMBERS,
@@ -59,30 +63,30 @@ const COMMANDS: Record<string, Spec> = {
   },
   sample: {
     options: {
-      '-m': 'in', '--model': 'in', '--length': ['1', '5', '0', '-2', 'NaN', '1e300', 'Infinity', 'x'], '--temp': ['0', '1', '1e-39', '5e-324', '1e300', '-1', 'NaN', 'Infinity'],
-      '--top-k': NUMBERS, '--top-p': FRACTIONS, '--prime': ['the ', '', 'a\r\nb\r', '\ufeffthe', 'Zé€😀', '\u00a0\u200b', '-'], '--prime-file': 'in',
+      '-m': 'in:m.charnn', '--model': 'in:w.charnn', '--length': ['1', '5', '0', '-2', 'NaN', '1e300', 'Infinity', 'x'], '--temp': ['0', '1', '1e-39', '5e-324', '1e300', '-1', 'NaN', 'Infinity'],
+      '--top-k': NUMBERS, '--top-p': ['0.9', ...FRACTIONS], '--prime': ['1+', '12', 'a\r\nb\r', '', '\ufeff1', 'Zé€😀', '\u00a0\u200b', '-'], '--prime-file': 'in:c.txt',
       '--seed': ['1', ...NUMBERS], '-n': ['1', '2', ...NUMBERS], '--separator': ['', '\n', '--'], '--unknown': ['error', 'skip', 'unk', 'x'],
       '--invalid-utf8': ['error', 'replace', 'x'], '--backend': BACKEND, '--device': DEVICE, '--quiet': 'flag',
     },
   },
   eval: {
-    positional: { kind: 'in' },
+    positional: 'in:c.txt',
     options: {
-      '-m': 'in', '--seq': ['4', ...NUMBERS], '--batch': ['1', '2', ...NUMBERS], '--split': ['all', 'val', 'train', 'x'], '--val-frac': FRACTIONS,
+      '-m': 'in:m.charnn', '--seq': ['4', ...NUMBERS], '--batch': ['1', '2', ...NUMBERS], '--split': ['all', 'val', 'train', 'x'], '--val-frac': FRACTIONS,
       '--unknown': ['error', 'skip', 'unk', 'x'], '--invalid-utf8': ['error', 'replace', 'x'], '--json': 'flag', '--backend': BACKEND, '--device': DEVICE, '--quiet': 'flag',
     },
   },
   dump: {
-    positional: { kind: 'in' },
+    positional: 'in:c.txt',
     options: {
-      '-m': 'in', '--format': ['jsonl', 'npy', 'html', 'lstmvis', 'csv'], '--out': 'out', '-o': 'out', '--what': ['h', 'c', 'gates', 'h,c', 'x', ''],
+      '-m': 'in:m.charnn', '--format': ['jsonl', 'npy', 'html', 'lstmvis', 'csv'], '--out': 'out', '-o': 'out', '--what': ['h', 'c', 'gates', 'h,c', 'x', ''],
       '--layers': ['0', '1', '0,1', '7', 'x', ''], '--seq': ['4', ...NUMBERS], '--max-tokens': ['5', '20', ...NUMBERS], '--pattern': ['a', '(', '@3', '/x/q'],
       '--unknown': ['error', 'skip', 'unk', 'x'], '--invalid-utf8': ['error', 'replace', 'x'], '--backend': BACKEND, '--device': DEVICE, '--quiet': 'flag',
     },
   },
-  info: { options: { '-m': 'in', '--json': 'flag', '--svg': 'out', '--vocab': ['3', ...NUMBERS] } },
-  export: { positional: { kind: 'out' }, options: { '-m': 'in', '--format': ['safetensors', 'onnx'], '--quiet': 'flag' } },
-  import: { positional: { kind: 'in' }, options: { '-o': 'out', '--out': 'out', '--config': 'in', '--quiet': 'flag' } },
+  info: { options: { '-m': 'in:m.charnn', '--json': 'flag', '--svg': 'out', '--vocab': ['3', ...NUMBERS] } },
+  export: { positional: 'out', options: { '-m': 'in:m.charnn', '--format': ['safetensors', 'onnx'], '--quiet': 'flag' } },
+  import: { positional: 'in:e.safetensors', options: { '-o': 'out', '--out': 'out', '--config': 'in:e.json', '--quiet': 'flag' } },
 };
 const OUTPUT_OPTIONS = new Set(['--out', '-o', '--svg']);
 
@@ -93,20 +97,27 @@ interface Run {
   allowed: string[];
 }
 
-/** A random run: a command, maybe its positional, and up to 6 options (some repeated). */
+/** A value of `kind`: three times in four a sensible one, else anything the pools hold. */
+function valueOf(kind: Exclude<Kind, 'flag'>): fc.Arbitrary<string> {
+  const [sensible, any] =
+    kind === 'out' ? [OUTPUTS.slice(0, 7), OUTPUTS] : typeof kind === 'string' ? [[kind.slice(3)], INPUTS] : [kind.slice(0, 3), kind];
+  return fc.oneof({ arbitrary: fc.constantFrom(...sensible), weight: 3 }, { arbitrary: fc.constantFrom(...any), weight: 1 });
+}
+
+/** A random run: a command, maybe its positional, and up to 5 options (some repeated). */
 const runArbitrary: fc.Arbitrary<Run> = fc.constantFrom(...Object.keys(COMMANDS)).chain((command) => {
   const spec = COMMANDS[command]!;
   const option = fc.constantFrom(...Object.keys(spec.options)).chain((name) => {
     const kind = spec.options[name]!;
-    const value = kind === 'flag' ? fc.constant(null) : fc.constantFrom(...(kind === 'in' ? INPUTS : kind === 'out' ? OUTPUTS : kind));
+    const value = kind === 'flag' ? fc.constant(null) : valueOf(kind);
     return value.map((v) => [name, v] as const);
   });
   return fc
     .record({
-      positional: spec.positional ? fc.option(fc.constantFrom(...(spec.positional.kind === 'in' ? INPUTS : OUTPUTS)), { freq: 6 }) : fc.constant(null),
+      positional: spec.positional ? fc.option(valueOf(spec.positional as Exclude<Kind, 'flag'>), { freq: 6 }) : fc.constant(null),
       // The model most commands need, often given (and sometimes not).
-      model: fc.option(fc.constantFrom('m.charnn', 'w.charnn', 'e.safetensors', 'notes.txt', 'missing.charnn'), { freq: 5 }),
-      options: fc.array(option, { maxLength: 6 }),
+      model: fc.option(fc.oneof({ arbitrary: fc.constantFrom('m.charnn', 'w.charnn'), weight: 4 }, fc.constantFrom('e.safetensors', 'notes.txt', 'missing.charnn')), { freq: 8 }),
+      options: fc.array(option, { maxLength: 5 }),
       repeat: fc.boolean(),
     })
     .map(({ positional, model, options, repeat }) => {
@@ -196,6 +207,7 @@ beforeAll(() => {
 
 describe('CLI fuzz (fast-check): exit 0 or a one-line charnn error, and only named outputs change', () => {
   const seen = new Set<string>();
+  const exits = new Map<number, number>();
   let runs = 0;
 
   it(`${RUNS} random runs`, () => {
@@ -213,7 +225,9 @@ describe('CLI fuzz (fast-check): exit 0 or a one-line charnn error, and only nam
             env: { ...process.env, CHARNN_DEBUG: '', XDG_CACHE_HOME: join(cwd, 'cache') },
           });
           runs++;
-          for (let i = 1; i < run.args.length; i++) if (run.args[i]!.startsWith('-') && run.args[i] !== '-') seen.add(`${run.command} ${run.args[i]}`);
+          exits.set(r.status ?? -1, (exits.get(r.status ?? -1) ?? 0) + 1);
+          const declared = COMMANDS[run.command]!.options;
+          for (const a of run.args) if (a in declared) seen.add(`${run.command} ${a}`);
           const what = `charnn ${run.args.map((a) => JSON.stringify(a)).join(' ')}\nexit ${r.status} ${r.signal ?? ''}\nstderr: ${r.stderr}`;
           expect(r.error, what).toBeUndefined();
           expect([0, 1, 2], what).toContain(r.status);
@@ -233,6 +247,7 @@ describe('CLI fuzz (fast-check): exit 0 or a one-line charnn error, and only nam
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
     const total = Object.values(COMMANDS).reduce((n, s) => n + Object.keys(s.options).length, 0);
-    process.stderr.write(`cli fuzz: ${runs} runs, ${seen.size} of ${total} command × option pairs exercised\n`);
+    const byExit = [...exits].sort((a, b) => a[0] - b[0]).map(([code, n]) => `exit ${code}: ${n}`).join(', ');
+    process.stderr.write(`cli fuzz: ${runs} runs (${byExit}), ${seen.size} of ${total} command × option pairs exercised\n`);
   }, Math.max(120_000, RUNS * 20_000));
 });
