@@ -143,6 +143,13 @@ export async function probeAdapter(opts: ProbeOptions = {}): Promise<AdapterProb
   } catch (e) {
     return { error: `the webgpu package (Dawn) does not load: ${firstLine(e)}` };
   }
+  // Here too Dawn may print warnings of its own (on llvmpipe, two about limits it lowers): with
+  // the native addon, file descriptor 2 points at /dev/null meanwhile.
+  const { withNativeStderrSilenced } = await import('../native.js');
+  return withNativeStderrSilenced(() => requestAdapter(webgpu, attempts, opts));
+}
+
+async function requestAdapter(webgpu: { create(flags: string[]): NavigatorGpu }, attempts: Attempt[], opts: ProbeOptions): Promise<AdapterProbe> {
   let found: AdapterFound | null = null;
   for (const a of attempts) {
     if (a.api === 'OpenGL ES') process.env.EGL_PLATFORM ??= 'surfaceless';
