@@ -163,8 +163,12 @@ describe.concurrent('outputs that cannot be written', { timeout: 60_000 }, () =>
     expectOneLineError(await train(join(dir, 'no-such-dir', 'm.charnn')), 1, /cannot write checkpoint .*m\.charnn: directory .*no-such-dir does not exist/);
     expectOneLineError(await train(cache), 1, /cannot write checkpoint .*cache: it is a directory \(pass a file path/);
     expectOneLineError(await train(join(corpus, 'm.charnn')), 1, /cannot write checkpoint .*: a component of the path is not a directory/);
-    expectOneLineError(await train(corpus), 1, /corpus\.txt exists and is not a charnn checkpoint; training would overwrite it/);
+    expectOneLineError(await train(corpus), 2, /corpus\.txt is the corpus train reads; writing it would destroy it/);
     expect(readFileSync(corpus, 'utf8')).toBe(text);
+    const notes = join(dir, 'notes-for-train.txt');
+    writeFileSync(notes, 'keep me');
+    expectOneLineError(await train(notes), 1, /notes-for-train\.txt exists and is not a charnn checkpoint; train would overwrite it/);
+    expect(readFileSync(notes, 'utf8')).toBe('keep me');
   });
 
   it('a full disk while saving: the error names it, the previous checkpoint survives whole', async () => {

@@ -296,16 +296,18 @@ for (let i = 0; i < 40; i++) await writeCheckpoint(path, checkpoint);
 });
 
 /**
- * Compiles src/checkpoint (and the errors module it uses) to plain JavaScript, so a child
+ * Compiles src/checkpoint (and the errors and visible-text modules it uses) to plain JavaScript, so a child
  * process can run the real code: Node 20 cannot load TypeScript itself.
  */
 async function compileCheckpointModule(outDir: string): Promise<string> {
   const srcRoot = fileURLToPath(new URL('../src/', import.meta.url));
   const files = [
     'errors.ts',
+    'util/visible-text.ts',
     ...(await readdir(join(srcRoot, 'checkpoint'))).filter((f) => f.endsWith('.ts')).map((f) => `checkpoint/${f}`),
   ];
   await mkdir(join(outDir, 'checkpoint'), { recursive: true });
+  await mkdir(join(outDir, 'util'), { recursive: true });
   await writeFile(join(outDir, 'package.json'), '{"type":"module"}');
   for (const file of files) {
     const source = await readFile(join(srcRoot, file), 'utf8');

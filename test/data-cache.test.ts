@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +13,7 @@ import {
   type TokenizerConfig,
 } from '../src/data/index.js';
 import { CharnnError, UsageError } from '../src/errors.js';
+import { prepareCorpus } from '../src/train/session.js';
 
 const CHAR: TokenizerConfig = { level: 'char', invalidUtf8: 'error', wordSplit: 'punct' };
 const WORD: TokenizerConfig = { level: 'word', invalidUtf8: 'error', wordSplit: 'punct' };
@@ -224,6 +225,54 @@ describe('openTokenCache', () => {
 });
 
 describe('cache location', () => {
+  it('a word-level vocabulary that leaves only <unk> (every word below --min-count or beyond --vocab-size) is a usage error', async () => {
+    const text = 'a b c d e f g h\n'.repeat(50);
+    const err = await rejection(buildTokenCache(openCorpus(fixture(text)), { ...WORD, minCount: 1000 }, cachePath()));
+    expect(err).toBeInstanceOf(UsageError);
+    expect(err.message).toMatch(/with --min-count 1000 leaves one token, "<unk>", for every position/);
+    expect((await rejection(buildTokenCache(openCorpus(fixture('a a b\n')), { ...WORD, minCount: 3 }, cachePath()))).message).toMatch(/leaves one token, "<unk>"/);
+    // Two tokens that occur are enough: "\n" and <unk>.
+    const cache = await buildTokenCache(openCorpus(fixture(text)), { ...WORD, vocabSize: 2 }, cachePath());
+    expect([...cache.vocab.tokens].sort()).toEqual(['\n', '<unk>']);
+    cache.close();
+  });
+
+  it('char level, line endings lf: \\r\\n and a lone \\r become \\n, also when \\r\\n is split across chunks; keep leaves them', async () => {
+    const bytes = new TextEncoder().encode('a\r\nb\rc\nd\r\r\ne\r');
+    for (const chunk of [1, 2, 3, 100]) {
+      const lf = await buildTokenCache(inChunks(bytes, chunk), { ...CHAR, lineEndings: 'lf' }, cachePath());
+      expect(lf.vocab.decode(readAll(lf))).toBe('a\nb\nc\nd\n\ne\n');
+      expect(lf.vocab.lineEndings).toBe('lf');
+      lf.close();
+    }
+    const keep = await buildTokenCache(inChunks(bytes, 2), CHAR, cachePath());
+    expect(keep.vocab.decode(readAll(keep))).toBe('a\r\nb\rc\nd\r\r\ne\r');
+    expect(keep.vocab.lineEndings).toBe('keep');
+    keep.close();
+  });
+
+  it('never reuses a cache for different bytes with the same path, size and mtime (cp -p), and reuses it for the same bytes', async () => {
+    const path = fixture('abcabcabc\n'.repeat(20));
+    const when = new Date(2020, 0, 1);
+    utimesSync(path, when, when);
+    const caches = join(dir, 'reuse');
+    const first = await prepareCorpus(path, CHAR, caches);
+    expect(first.reused).toBe(false);
+    first.cache.close();
+    const again = await prepareCorpus(path, CHAR, caches);
+    expect(again.reused).toBe(true);
+    again.cache.close();
+    // Same size, same mtime, different text: the key is the same, the content hash is not.
+    writeFileSync(path, 'xyzxyzxyz\n'.repeat(20));
+    utimesSync(path, when, when);
+    expect(statSync(path).size).toBe(200);
+    const changed = await prepareCorpus(path, CHAR, caches);
+    expect(changed.reused).toBe(false);
+    expect(changed.cache.vocab.decode(readAll(changed.cache))).toBe('xyzxyzxyz\n'.repeat(20));
+    changed.cache.close();
+    expect(readdirSync(caches).filter((f) => f.endsWith('.ids'))).toHaveLength(1);
+  });
+
   it('keys a cache by file identity and tokenizer config', () => {
     const path = fixture('some text');
     const key = cacheKeyFor(path, CHAR);

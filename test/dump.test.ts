@@ -1,4 +1,5 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -6,7 +7,7 @@ import { ReferenceBackend } from '../src/backend/reference.js';
 import { type LoadedModelFile, loadModelFile } from '../src/checkpoint/contents.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
 import { type StateBlock, StateStreamer, quantitiesFor } from '../src/inspect/states.js';
-import { dictLine, loadH5wasm } from '../src/inspect/lstmvis.js';
+import { dictLine, dictText, loadH5wasm } from '../src/inspect/lstmvis.js';
 import { charnn, structuredCorpus, trainTiny, writeCorpus } from './sample-helpers.js';
 
 let dir: string;
@@ -197,6 +198,34 @@ describe('StateStreamer', () => {
     expect(dictLine('\t', 1)).toBe('\\t 1');
     expect(dictLine('\u00a0', 2)).toBe('\\u00a0 2');
     expect(dictLine('word', 7)).toBe('word 7');
+    // Python's whitespace, wider than JavaScript's: information separators and NEL.
+    expect(dictLine('\x1c', 4)).toBe('\\u001c 4');
+    expect(dictLine('a\x85b', 5)).toBe('a\\u0085b 5');
+  });
+
+  it("train.dict reads back whole with LSTMVis's own parser (Python's str.split)", () => {
+    // Every character Python or JavaScript counts as whitespace, alone and inside a word.
+    const spaces = [...'\t\n\v\f\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000\ufeff'];
+    const tokens = ['<unk>', 'word', ...spaces, ...spaces.map((c) => `a${c}b`)];
+    const path = join(dir, 'python-split.dict');
+    writeFileSync(path, dictText(tokens));
+    // lstmdata/data_handler.py (LSTMVis), run under Python 3: the lines it keeps, as id -> token.
+    const reader = [
+      'import json, sys',
+      'vk = {}',
+      "with open(sys.argv[1], 'r', encoding='utf-8') as f:",
+      '    for line in f:',
+      '        if len(line) > 0:',
+      '            if len(line.split()) == 2:',
+      '                k, v = line.split()',
+      '                vk[int(v)] = k',
+      "            elif line[0] == ' ':",
+      "                vk[int(line.strip())] = ' '",
+      'print(json.dumps(vk))',
+    ].join('\n');
+    const read = JSON.parse(execFileSync('python3', ['-c', reader, path], { encoding: 'utf8' })) as Record<string, string>;
+    expect(Object.keys(read)).toHaveLength(tokens.length);
+    tokens.forEach((t, id) => expect(read[id]).toBe(t === ' ' ? ' ' : dictLine(t, id).split(' ')[0]));
   });
 });
 

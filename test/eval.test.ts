@@ -67,12 +67,23 @@ describe('charnn eval (CLI)', { timeout: 20000 }, () => {
     expect(r.stdout).toMatch(/^unknown +none \(rule: skip\)$/m);
   });
 
+  it('--json keeps the counts of unknown characters but lists only the 20 most frequent', () => {
+    // 60 distinct unknown characters, the k-th appearing k times.
+    const unknown = Array.from({ length: 60 }, (_, k) => String.fromCodePoint(0x4e00 + k).repeat(k + 1)).join('');
+    const r = charnn(['eval', '-m', model, '-', '--json', '--backend', 'ts', '--batch', '1'], text.slice(0, 200) + unknown);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.unknown.count).toBe((60 * 61) / 2);
+    expect(j.unknown.distinct).toBe(60);
+    expect(Object.entries(j.unknown.tokens)).toEqual(Array.from({ length: 20 }, (_, i) => [String.fromCodePoint(0x4e00 + 59 - i), 60 - i]));
+  });
+
   it('counts characters outside the vocabulary and states the rule; --unknown error stops naming one', () => {
     const withUnknown = 'Zq' + text.slice(0, 300) + '€€';
     const r = charnn(['eval', '-m', model, '-', '--json', '--backend', 'ts', '--batch', '1'], withUnknown);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
-    expect(j.unknown).toMatchObject({ rule: 'skip', count: 4, tokens: { Z: 1, q: 1, '€': 2 } });
+    expect(j.unknown).toMatchObject({ rule: 'skip', count: 4, tokens: { Z: 1, q: 1, '€': 2 }, distinct: 3, distinctExact: true });
     expect(j.unknown.description).toMatch(/removed from the text before scoring/);
     expect(j.tokensRead).toBe([...withUnknown].length);
     expect(j.tokens).toBe([...withUnknown].length - 4);

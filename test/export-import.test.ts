@@ -568,6 +568,16 @@ describe('charnn import / export: bad input is a one-line error, and nothing is 
       },
       /decoder\.weight differs from encoder\.weight, but the description says the weights are tied/,
     ],
+    [
+      'a NaN weight',
+      (p) => writeTorchFile(p, model, (t) => t.map((x) => (x.name === 'rnn.weight_hh_l1' ? { ...x, data: x.data.map((v, i) => (i === 5 ? NaN : v)) } : x))),
+      /tensor "rnn\.weight_hh_l1" holds NaN at element 5; a model needs finite weights/,
+    ],
+    [
+      'an infinite bias',
+      (p) => writeTorchFile(p, model, (t) => t.map((x) => (x.name === 'decoder.bias' ? { ...x, data: x.data.map((v, i) => (i === 0 ? -Infinity : v)) } : x))),
+      /tensor "decoder\.bias" holds -Infinity at element 0/,
+    ],
   ];
 
   it.each(cases)('%s', async (name, make, message) => {
@@ -579,6 +589,22 @@ describe('charnn import / export: bad input is a one-line error, and nothing is 
     expect(readdirSync(bad).filter((f) => f.includes('.tmp'))).toEqual([]);
   });
 
+  it('a model file whose weights hold NaN or Infinity is refused where it is loaded, naming the tensor', async () => {
+    const path = join(bad, 'nan.charnn');
+    const poisoned = randomModel(config, 5);
+    const i = poisoned.params.specs.findIndex((s) => s.name === 'out.b');
+    const values = Float32Array.from(await poisoned.backend.read(poisoned.params.tensors[i]));
+    values[2] = Infinity;
+    poisoned.backend.write(poisoned.params.tensors[i], values);
+    await saveModelFile(path, { model: poisoned, tokenizer: CHAR_TOKENIZER, vocabulary: CHARS });
+    const text = join(bad, 'nan-text.txt');
+    writeFileSync(text, 'abcabc\n');
+    for (const args of [['eval', '-m', path, text], ['sample', '-m', path, '--length', '3', '--seed', '1'], ['export', '-m', path, join(bad, 'nan.safetensors')]]) {
+      expectOneLineError(charnn(args), 1, /nan\.charnn: tensor "out\.b" holds Infinity at element 2; a model needs finite weights/);
+    }
+    expect(existsSync(join(bad, 'nan.safetensors'))).toBe(false);
+  });
+
   it('a missing input, an -o that is not a model file, and export mistakes', async () => {
     const out = join(bad, 'x.charnn');
     expectOneLineError(charnn(['import', join(bad, 'none.safetensors'), '-o', out]), 1, /none\.safetensors does not exist/);
@@ -587,16 +613,16 @@ describe('charnn import / export: bad input is a one-line error, and nothing is 
     await writeTorchFile(good, model);
     const notes = join(bad, 'notes.txt');
     writeFileSync(notes, 'keep me');
-    expectOneLineError(charnn(['import', good, '-o', notes]), 1, /notes\.txt exists and is not a charnn model file; import would overwrite it/);
+    expectOneLineError(charnn(['import', good, '-o', notes]), 1, /notes\.txt exists and is not a charnn checkpoint; import would overwrite it/);
     expect(readFileSync(notes, 'utf8')).toBe('keep me');
     expectOneLineError(charnn(['import', good]), 2, /Missing required argument: out/);
 
     const src = join(bad, 'src.charnn');
     await saveModelFile(src, { model, tokenizer: CHAR_TOKENIZER, vocabulary: CHARS });
-    expectOneLineError(charnn(['export', '-m', src, src]), 2, /src\.charnn is the model file itself/);
+    expectOneLineError(charnn(['export', '-m', src, src]), 2, /src\.charnn is the model export reads; writing it would destroy it/);
     const other = join(bad, 'other.charnn');
     await saveModelFile(other, { model, tokenizer: CHAR_TOKENIZER, vocabulary: CHARS });
-    expectOneLineError(charnn(['export', '-m', src, other]), 1, /other\.charnn is a charnn model file; exporting would overwrite it/);
+    expectOneLineError(charnn(['export', '-m', src, other]), 1, /other\.charnn exists and is not a safetensors file; export would overwrite it/);
     expectOneLineError(charnn(['export', '-m', join(bad, 'missing.charnn'), join(bad, 'm.safetensors')]), 1, /missing\.charnn does not exist/);
     expectOneLineError(charnn(['export', '-m', src, '--format', 'onnx', join(bad, 'm.onnx')]), 2, /Invalid values:.*format/);
     expect(existsSync(join(bad, 'm.safetensors'))).toBe(false);

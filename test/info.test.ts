@@ -50,7 +50,7 @@ describe('charnn info (CLI)', { timeout: 20000 }, () => {
     const out = r.stdout;
     expect(out).toMatch(/^model {7}LSTM, 2 layers × 8 units, one-hot input, dropout 0$/m);
     expect(out).toMatch(/^parameters {2}[\d,]+ \(file also holds/m);
-    expect(out).toMatch(/^vocabulary {2}\d+ characters \(char level\)$/m);
+    expect(out).toMatch(/^vocabulary {2}\d+ characters \(char level, line endings read as \\n\)$/m);
     expect(out).toMatch(/"\\n" " " "\\""/);
     expect(out).toMatch(/^training {4}iteration 60, epoch [\d.]+, [\d,]+ tokens seen/m);
     expect(out).toMatch(/^ {12}adagrad lr 0\.1, batch 4 × seq 16, clip 5, seed 1$/m);

@@ -6,9 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
 import { type LoadedModelFile, loadModelFile } from '../src/checkpoint/contents.js';
 import { generate, startToken } from '../src/sample/generate.js';
-import { type SamplingOptions } from '../src/sample/sampler.js';
+import { type SamplingOptions, isArgmaxTemperature } from '../src/sample/sampler.js';
 import { encodeText } from '../src/data/encoder.js';
 import { UsageError } from '../src/errors.js';
+import { loadNativeBackend } from '../src/backend/native.js';
 import { BIN, charnn, structuredCorpus, trainTiny, writeCorpus } from './sample-helpers.js';
 
 let dir: string;
@@ -182,6 +183,18 @@ describe('charnn sample (CLI)', { timeout: 20000 }, () => {
     const k1 = charnn(['sample', '-m', model, '--length', '60', '--top-k', '1', '--seed', '2', '--backend', 'ts']);
     expect(t0.stdout).toBe(greedy);
     expect(k1.stdout).toBe(greedy);
+  });
+
+  it('any temperature too small for a float32 1/T is argmax too, on every CPU backend (--temp 1e-39 once gave garbage natively)', () => {
+    const backends = 'backend' in loadNativeBackend() ? ['ts', 'native'] : ['ts'];
+    for (const backend of backends) {
+      const args = ['sample', '-m', model, '--length', '40', '--seed', '3', '--backend', backend, '--temp'];
+      const greedy = charnn([...args, '0']).stdout;
+      expect(greedy).toHaveLength(40);
+      for (const t of ['1e-30', '1e-39', '1.4e-45', '5e-324']) expect(charnn([...args, t]).stdout, `${backend} --temp ${t}`).toBe(greedy);
+    }
+    expect(isArgmaxTemperature(1e-30)).toBe(false);
+    expect(isArgmaxTemperature(2.9e-39)).toBe(true);
   });
 
   it('--length -1 | head -c 100 ends quietly: exit 0, nothing on stderr', () => {

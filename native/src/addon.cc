@@ -12,8 +12,10 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <time.h>
 
@@ -811,6 +813,35 @@ Napi::Value Tune(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// ---- stderr -----------------------------------------------------------------------------------
+// Dawn (the webgpu package) writes warnings straight to file descriptor 2 while charnn asks it for
+// an adapter; charnn's stderr carries only its own lines, so that call runs with fd 2 pointed at
+// /dev/null. silenceStderr() returns the saved descriptor (-1 when it could not redirect);
+// restoreStderr(fd) puts it back.
+
+Napi::Value SilenceStderr(const Napi::CallbackInfo& info) {
+  fflush(stderr);
+  int saved = dup(2);
+  int null_fd = open("/dev/null", O_WRONLY);
+  if (saved < 0 || null_fd < 0 || dup2(null_fd, 2) < 0) {
+    if (saved >= 0) close(saved);
+    if (null_fd >= 0) close(null_fd);
+    return Napi::Number::New(info.Env(), -1);
+  }
+  close(null_fd);
+  return Napi::Number::New(info.Env(), saved);
+}
+
+Napi::Value RestoreStderr(const Napi::CallbackInfo& info) {
+  int saved = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : -1;
+  if (saved >= 0) {
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+  }
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   K = charnn::kernels();
   exports.Set("info", Napi::Function::New(env, Info, "info"));
@@ -818,6 +849,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setGemmParallelFlops", Napi::Function::New(env, SetGemmParallelFlops, "setGemmParallelFlops"));
   exports.Set("tune", Napi::Function::New(env, Tune, "tune"));
   exports.Set("poolRoundTrip", Napi::Function::New(env, PoolRoundTrip, "poolRoundTrip"));
+  exports.Set("silenceStderr", Napi::Function::New(env, SilenceStderr, "silenceStderr"));
+  exports.Set("restoreStderr", Napi::Function::New(env, RestoreStderr, "restoreStderr"));
   add(env, exports, "fill", Fill);
   add(env, exports, "copy", Copy);
   add(env, exports, "axpy", Axpy);

@@ -119,7 +119,7 @@ export interface Backend {
    * itself, computed in place) = gradScale * (softmax - onehot), or null for loss only.
    */
   softmaxCrossEntropy(logits: Tensor, targets: Tensor, losses: Tensor, dLogits: Tensor | null, gradScale: number): void;
-  /** probs: [N, V] = softmax(logits / temperature) row-wise; temperature > 0. */
+  /** probs: [N, V] = softmax(logits / temperature) row-wise; temperature > 0 with 1/temperature finite in float32 (the sampler takes argmax below that). */
   softmax(logits: Tensor, probs: Tensor, temperature: number): void;
 
   // ---- regularisation -----------------------------------------------------------------------

@@ -11,6 +11,9 @@ const ADDON_ABI = 2;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
+  /** Points file descriptor 2 at /dev/null; returns the saved descriptor, or -1 (absent from addons built before it). */
+  silenceStderr?(): number;
+  restoreStderr?(saved: number): void;
   info(): { abi: number; isa: string; threads: number; mr: number; nr: number; gemmParallelFlops: number };
   setThreads(n: number): number;
   setGemmParallelFlops(flops: number): number;
@@ -221,6 +224,24 @@ export function nativeAddonPath(): string | null {
 }
 
 let cached: { backend: NativeBackend } | { error: string } | undefined;
+
+/**
+ * Runs `fn` with file descriptor 2 pointed at /dev/null, so that what native libraries print
+ * straight to it (Dawn's warnings while an adapter is requested) stays off charnn's stderr.
+ * Needs the native addon; without it (or with CHARNN_DEBUG=1) `fn` just runs.
+ */
+export async function withNativeStderrSilenced<T>(fn: () => Promise<T>): Promise<T> {
+  const loaded = loadNativeBackend();
+  const addon = 'backend' in loaded ? loaded.backend.addon : null;
+  const debug = !!process.env.CHARNN_DEBUG && process.env.CHARNN_DEBUG !== '0';
+  if (!addon?.silenceStderr || !addon.restoreStderr || debug) return fn();
+  const saved = addon.silenceStderr();
+  try {
+    return await fn();
+  } finally {
+    addon.restoreStderr(saved);
+  }
+}
 
 /**
  * Load the addon and wrap it, or say in one line why not (never throws). The addon is loaded

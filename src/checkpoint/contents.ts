@@ -11,6 +11,7 @@ import type { TrainState } from '../train/trainer.js';
 import { readCheckpoint } from './read.js';
 import { type Checkpoint, type CheckpointTensor, requireTensor } from './types.js';
 import { writeCheckpoint } from './write.js';
+import { requireFinite } from './finite.js';
 
 /** The charnn release that wrote a file, for `info` and for diagnosing old files. */
 export const CHARNN_VERSION = '0.1.0';
@@ -110,6 +111,7 @@ export async function loadModelFile(path: string, backend: Backend): Promise<Loa
   if (vocabulary.size !== meta.model.vocabSize) {
     throw new CharnnError(`${path}: vocabulary has ${vocabulary.size} tokens but the model expects ${meta.model.vocabSize}`, 'the file is inconsistent; retrain');
   }
+  requireFiniteTensors(path, checkpoint);
   const model = Model.fromValues(backend, meta.model, (name) => requireTensor(checkpoint, name).data);
   return { meta, model, vocabulary, checkpoint };
 }
@@ -185,7 +187,13 @@ export async function readTrainingFile(path: string): Promise<TrainingFile> {
   if (vocabulary.size !== meta.model.vocabSize) {
     throw new CharnnError(`${path}: vocabulary has ${vocabulary.size} tokens but the model expects ${meta.model.vocabSize}`, 'the file is inconsistent; retrain');
   }
+  requireFiniteTensors(path, checkpoint);
   return { path, meta: meta as TrainingFile['meta'], vocabulary, checkpoint };
+}
+
+/** Every tensor of a model file (weights, optimizer and carried state) must be finite: see requireFinite. */
+function requireFiniteTensors(path: string, checkpoint: Checkpoint): void {
+  for (const t of checkpoint.tensors) requireFinite(path, t.name, t.data);
 }
 
 /**

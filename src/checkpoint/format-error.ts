@@ -1,5 +1,6 @@
 import { CharnnError } from '../errors.js';
 import { FORMAT_VERSION } from './format.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** Why a file could not be read as a checkpoint; lets callers and tests branch without regexes. */
 export type CheckpointProblem =
@@ -131,7 +132,7 @@ export class FormatErrors {
 
 /** Names come from the file: escape them (messages stay one line) and cap their length. */
 function quote(name: string): string {
-  const quoted = JSON.stringify(name);
+  const quoted = quoteText(name);
   return quoted.length <= 64 ? quoted : `${quoted.slice(0, 60)}..."`;
 }
 

@@ -1,15 +1,14 @@
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
 import { ReferenceBackend } from '../backend/reference.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { Vocabulary, type VocabularyJSON } from '../data/vocabulary.js';
-import { CharnnError, UsageError } from '../errors.js';
+import { CharnnError } from '../errors.js';
 import { CELL_TYPES, type ModelConfig, validateModelConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
 import { CHARNN_VERSION, loadModelFile, saveModelFile } from './contents.js';
-import { isCheckpointFile } from './read.js';
 import { readSafetensors, writeOutputFile, writeSafetensors } from './safetensors.js';
 import { fromTorchTensors, toTorchTensors } from './torch-layout.js';
+import { requireFinite } from './finite.js';
 
 /**
  * `charnn export` and `charnn import`: a model file <-> a safetensors file PyTorch loads into
@@ -49,12 +48,8 @@ export interface ExportResult {
 
 /** Writes model file `modelPath` as safetensors to `outPath`, and its description to the sidecar. */
 export async function exportTorchModel(modelPath: string, outPath: string): Promise<ExportResult> {
+  // The CLI guards the outputs (guardOutputs: not the model, not a file of another kind).
   const sidecar = sidecarPathFor(outPath);
-  // A slip such as `charnn export -m a.charnn b.charnn` must not replace a model with safetensors.
-  for (const target of [outPath, sidecar]) {
-    if (resolve(target) === resolve(modelPath)) throw new UsageError(`${target} is the model file itself; exporting would overwrite it`, 'choose another output name');
-    if (isCheckpointFile(target)) throw new CharnnError(`${target} is a charnn model file; exporting would overwrite it`, 'choose another output name');
-  }
   const backend = new ReferenceBackend();
   const loaded = await loadModelFile(modelPath, backend);
   const { model } = loaded;
@@ -92,12 +87,9 @@ export interface ImportResult {
  * file's metadata, else from the sidecar beside it. Nothing is written unless everything checks.
  */
 export async function importTorchModel(inPath: string, outPath: string, configPath?: string): Promise<ImportResult> {
-  if (resolve(inPath) === resolve(outPath)) throw new UsageError(`-o ${outPath} is the input file itself`, 'choose another output name');
-  // As charnn train does: never replace a file that is not a charnn model (a slip of -o).
-  if (existsSync(outPath) && statSync(outPath).isFile() && statSync(outPath).size > 0 && !isCheckpointFile(outPath)) {
-    throw new CharnnError(`${outPath} exists and is not a charnn model file; import would overwrite it`, 'choose another -o, or move the file away');
-  }
+  // The CLI guards the output (guardOutputs: not an input, not a file of another kind).
   const file = await readSafetensors(inPath);
+  for (const t of file.tensors) requireFinite(inPath, t.name, t.data);
   const { description, from } = findDescription(inPath, file.metadata, configPath);
   const desc = parseDescription(description, from);
   const values = fromTorchTensors(desc.model, file.tensors, inPath);
@@ -169,6 +161,7 @@ export function parseDescription(text: string, from: string): ParsedDescription 
     throw bad((error as Error).message);
   }
   if (vocabulary.level !== tokenizer.level) throw bad(`a ${vocabulary.level}-level vocabulary with a ${tokenizer.level}-level tokenizer`);
+  if (vocabulary.level === 'char' && vocabulary.lineEndings !== (tokenizer.lineEndings ?? 'keep')) throw bad(`the vocabulary reads line endings as ${vocabulary.lineEndings} but the tokenizer as ${tokenizer.lineEndings ?? 'keep'}`);
   if (vocabulary.level === 'word' && vocabulary.wordSplit !== tokenizer.wordSplit) throw bad(`the vocabulary splits words by ${vocabulary.wordSplit} but the tokenizer by ${tokenizer.wordSplit}`);
   if (vocabulary.size !== model.vocabSize) throw bad(`the vocabulary has ${vocabulary.size} tokens but model.vocabSize is ${model.vocabSize}`);
   return { model, tokenizer, vocabulary };

@@ -5,7 +5,8 @@ import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../
 import { openCorpus } from '../data/source.js';
 import type { UnknownTokenPolicy } from '../data/vocabulary.js';
 import { UsageError } from '../errors.js';
-import { DUMP_FORMATS, type DumpFormat, runDump } from '../inspect/dump.js';
+import { DUMP_FORMATS, type DumpFormat, dumpOutputs, runDump } from '../inspect/dump.js';
+import { guardOutputs } from '../util/output-guard.js';
 import { STATE_GROUPS, type StateGroup, quantitiesFor } from '../inspect/states.js';
 import { requireNonNegativeInteger, requirePositiveInteger } from '../util/checks.js';
 import { MODEL_FILE, INVALID_UTF8, UNKNOWN_IN_TEXT, BACKEND, DEVICE } from './shared-options.js';
@@ -35,7 +36,7 @@ function options(y: Argv): Argv<DumpArgs> {
     .option('out', { alias: 'o', type: 'string', describe: 'jsonl, html: a file [default: stdout]; npy, lstmvis: a directory (required)' })
     .option('what', { type: 'string', describe: 'comma-separated: h (hidden state), c (LSTM cell state), gates [default: h,c,gates; html and lstmvis: h,c]' })
     .option('layers', { type: 'string', describe: 'comma-separated layer numbers, from 0 [default: all]' })
-    .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window (the values do not depend on it)' })
+    .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window, at most 4096 (the values do not depend on it)' })
     .option('max-tokens', { type: 'number', default: 0, describe: 'stop after N tokens (0 = the whole text)' })
     .option('pattern', { type: 'string', describe: 'html: rank cells by correlation with this regex (or @column) when the page opens' })
     .option('unknown', UNKNOWN_IN_TEXT)
@@ -86,6 +87,8 @@ async function run(a: ArgumentsCamelCase<DumpArgs>): Promise<void> {
   const layers = parseLayers(a.layers, config.layers);
   const quantities = quantitiesFor(config.cell, layers, groups);
   if (quantities.length === 0) throw new UsageError(`a ${config.cell.toUpperCase()} has no ${groups.join(' or ')} to dump`, 'a vanilla RNN has h only; a GRU has h and gates');
+  // The directory itself must not be an input either (--out text.txt with --format npy).
+  guardOutputs('dump', [{ path: a.model, role: 'model' }, { path: a.text, role: 'text' }], dumpOutputs(a.format, a.out, quantities));
   const vocab = loaded.vocabulary;
   const unknown = a.unknown ?? defaultUnknownPolicy(vocab);
   const r = await runDump(

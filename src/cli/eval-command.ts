@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { loadModelFile } from '../checkpoint/contents.js';
-import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
+import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown, topUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
 import type { UnknownTokenPolicy } from '../data/vocabulary.js';
 import { UsageError } from '../errors.js';
@@ -9,6 +9,9 @@ import { type EvalSplit, evaluateText } from '../inspect/eval.js';
 import { openDataOut } from '../inspect/output.js';
 import { requirePositiveInteger } from '../util/checks.js';
 import { MODEL_FILE, INVALID_UTF8, UNKNOWN_IN_TEXT, BACKEND, DEVICE } from './shared-options.js';
+
+/** Unknown tokens `--json` lists by name (the most frequent); `count` and `distinct` count them all. */
+const EVAL_JSON_UNKNOWN_TOKENS = 20;
 
 interface EvalArgs {
   model: string;
@@ -86,7 +89,8 @@ async function run(a: ArgumentsCamelCase<EvalArgs>): Promise<void> {
         perplexity: r.perplexity,
         seq: r.seq,
         batch: r.batch,
-        unknown: { rule: unknown, description: describeUnknownRule(unknown, vocab), count: r.unknown.count, tokens: Object.fromEntries(r.unknown.distinct) },
+        // Counts in full; the tokens themselves capped at the most frequent (see topUnknown).
+        unknown: { rule: unknown, description: describeUnknownRule(unknown, vocab), count: r.unknown.count, ...topUnknown(r.unknown, EVAL_JSON_UNKNOWN_TOKENS) },
       }) + '\n',
     );
     return;

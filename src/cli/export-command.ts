@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { exportTorchModel } from '../checkpoint/torch-export.js';
+import { exportTorchModel, sidecarPathFor } from '../checkpoint/torch-export.js';
+import { guardOutputs } from '../util/output-guard.js';
 
 interface ExportArgs {
   out: string;
@@ -25,6 +26,10 @@ function options(y: Argv): Argv<ExportArgs> {
 }
 
 async function run(a: ArgumentsCamelCase<ExportArgs>): Promise<void> {
+  guardOutputs('export', [{ path: a.model, role: 'model' }], [
+    { path: a.out, kind: 'safetensors' },
+    { path: sidecarPathFor(a.out), kind: 'torch-description' },
+  ]);
   const r = await exportTorchModel(a.model, a.out);
   if (!a.quiet) process.stderr.write(`wrote ${a.out} (${r.tensors} tensors, ${r.parameters.toLocaleString('en-US')} parameters) and ${r.sidecar}\n`);
 }

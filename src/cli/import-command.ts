@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { importTorchModel } from '../checkpoint/torch-export.js';
+import { importTorchModel, sidecarPathFor } from '../checkpoint/torch-export.js';
+import { guardOutputs } from '../util/output-guard.js';
 import { describeConfig } from '../checkpoint/torch-layout.js';
 
 interface ImportArgs {
@@ -24,6 +25,14 @@ function options(y: Argv): Argv<ImportArgs> {
 }
 
 async function run(a: ArgumentsCamelCase<ImportArgs>): Promise<void> {
+  guardOutputs(
+    'import',
+    [
+      { path: a.file, role: 'safetensors file' },
+      { path: a.config ?? sidecarPathFor(a.file), role: 'description' },
+    ],
+    [{ path: a.out, kind: 'checkpoint' }],
+  );
   const r = await importTorchModel(a.file, a.out, a.config);
   if (!a.quiet) {
     process.stderr.write(`wrote ${a.out}: ${describeConfig(r.config)}, ${r.parameters.toLocaleString('en-US')} parameters (description from ${r.descriptionFrom})\n`);

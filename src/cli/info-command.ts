@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { describeModelFile, lossCurveSvg, renderInfoJSON, renderInfoText } from '../inspect/info.js';
 import { openDataOut } from '../inspect/output.js';
 import { requireNonNegativeInteger } from '../util/checks.js';
+import { guardOutputs } from '../util/output-guard.js';
 import { MODEL_FILE } from './shared-options.js';
 
 interface InfoArgs {
@@ -23,6 +24,7 @@ function options(y: Argv): Argv<InfoArgs> {
 
 async function run(a: ArgumentsCamelCase<InfoArgs>): Promise<void> {
   requireNonNegativeInteger('--vocab', a.vocab);
+  guardOutputs('info', [{ path: a.model, role: 'model' }], [{ path: a.svg, kind: 'svg' }]);
   const info = await describeModelFile(a.model);
   if (a.svg !== undefined) {
     const svg = openDataOut(a.svg);

@@ -1,4 +1,5 @@
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { keepLastOccurrences } from './repeated-options.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { dumpCommand } from './dump-command.js';
@@ -9,6 +10,7 @@ import { infoCommand } from './info-command.js';
 import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
 import { benchCommand } from './bench-command.js';
+import { escapeInvisible } from '../util/visible-text.js';
 
 
 /**
@@ -18,18 +20,22 @@ import { benchCommand } from './bench-command.js';
 export async function main(args: string[]): Promise<number> {
   handleClosedStdout();
   let exitCode: number = EXIT.ok;
-  const cli: Argv = yargs(args.map((a) => (a === '-' ? DASH : a)))
+  const commands: CommandModule<any, any>[] = [
+    trainCommand((code) => (exitCode = code)),
+    sampleCommand,
+    evalCommand,
+    dumpCommand,
+    infoCommand,
+    exportCommand,
+    importCommand,
+    benchCommand((code) => (exitCode = code)),
+  ];
+  const builders = new Map(commands.map((c) => [String(c.command).split(' ')[0]!, c.builder as (y: Argv) => unknown]));
+  // An option given twice: the last one wins (see keepLastOccurrences).
+  let cli: Argv = yargs(keepLastOccurrences(args, builders).map((a) => (a === '-' ? DASH : a)))
     .middleware(restoreDash, true)
     .scriptName('charnn')
     .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
-    .command(trainCommand((code) => (exitCode = code)))
-    .command(sampleCommand)
-    .command(evalCommand)
-    .command(dumpCommand)
-    .command(infoCommand)
-    .command(exportCommand)
-    .command(importCommand)
-    .command(benchCommand((code) => (exitCode = code)))
     .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench, export, import')
     .strict()
     .recommendCommands()
@@ -42,6 +48,7 @@ export async function main(args: string[]): Promise<number> {
       // yargs spreads some messages ("Invalid values: ...") over lines: errors are one line.
       throw new UsageError(withoutCamelCaseTwins(msg).replace(/\s*\n\s*/g, ' '), 'see charnn --help');
     });
+  for (const c of commands) cli = cli.command(c);
   try {
     await cli.parseAsync();
   } catch (err) {
@@ -76,13 +83,15 @@ function withoutCamelCaseTwins(msg: string): string {
 export function reportError(err: unknown): number {
   const debug = !!process.env.CHARNN_DEBUG && process.env.CHARNN_DEBUG !== '0';
   if (err instanceof CharnnError) {
-    process.stderr.write(`charnn: ${err.message}${err.hint ? ` (${err.hint})` : ''}\n`);
+    // Messages quote tokens with quoteText; paths and other text from outside can still hold a
+    // line break or an invisible character, and an error must stay one readable line.
+    process.stderr.write(`charnn: ${escapeInvisible(err.message)}${err.hint ? ` (${escapeInvisible(err.hint)})` : ''}\n`);
     if (debug && err.stack) process.stderr.write(`${err.stack}\n`);
     return err.exitCode;
   }
   const e = err as NodeJS.ErrnoException;
   if (e && e.code === 'EPIPE') return EXIT.ok;
-  process.stderr.write(`charnn: internal error: ${e?.message ?? String(err)} (please report it; CHARNN_DEBUG=1 shows details)\n`);
+  process.stderr.write(`charnn: internal error: ${escapeInvisible(e?.message ?? String(err))} (please report it; CHARNN_DEBUG=1 shows details)\n`);
   if (debug && e?.stack) process.stderr.write(`${e.stack}\n`);
   return EXIT.failure;
 }

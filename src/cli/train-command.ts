@@ -5,8 +5,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
 import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
-import { isCheckpointFile } from '../checkpoint/read.js';
-import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
+import { LINE_ENDINGS, type LineEndings, type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
 import { CharnnError, UsageError } from '../errors.js';
@@ -17,6 +16,7 @@ import { CONSTANT_SCHEDULE, type LrSchedule, SCHEDULE_KINDS, type ScheduleKind }
 import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, bestPathFor, checkModelSize } from '../train/session.js';
 import type { Divergence } from '../train/trainer.js';
 import { requirePositiveInteger } from '../util/checks.js';
+import { guardOutputs } from '../util/output-guard.js';
 import { freshSeed } from '../util/random.js';
 import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
@@ -64,6 +64,7 @@ interface TrainArgs {
   vocabSize?: number;
   minCount?: number;
   wordSplit?: 'punct' | 'space';
+  lineEndings?: LineEndings;
   invalidUtf8?: 'error' | 'replace';
   cacheDir?: string;
   backend: BackendChoice;
@@ -98,6 +99,9 @@ const DEFAULTS = {
   saveEvery: 1000,
   valFrac: 0.05,
   wordSplit: 'punct',
+  // New character-level runs read \r\n and a lone \r as \n (a model that learned \r emits
+  // it, and a lone \r overwrites the line on a terminal); word level always did.
+  lineEndings: 'lf',
   invalidUtf8: 'error',
 } as const;
 
@@ -139,6 +143,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('vocab-size', { type: 'number', describe: 'word level: keep the N most frequent tokens (<unk> for the rest)' })
     .option('min-count', { type: 'number', describe: 'word level: tokens seen fewer times become <unk>' })
     .option('word-split', { type: 'string', choices: ['punct', 'space'] as const, describe: d('word level: split punctuation off words, or whitespace only', DEFAULTS.wordSplit) })
+    .option('line-endings', { type: 'string', choices: LINE_ENDINGS, describe: d('char level: read \\r\\n and a lone \\r as \\n (lf), or keep \\r as a character (keep)', DEFAULTS.lineEndings) })
     .option('invalid-utf8', { type: 'string', choices: ['error', 'replace'] as const, describe: d('on bytes that are not UTF-8: stop, or decode as U+FFFD', DEFAULTS.invalidUtf8) })
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('backend', BACKEND)
@@ -175,6 +180,7 @@ function freshConfigs(a: TrainArgs) {
     wordSplit: a.wordSplit ?? DEFAULTS.wordSplit,
     vocabSize: a.vocabSize,
     minCount: a.minCount,
+    lineEndings: a.lineEndings ?? DEFAULTS.lineEndings,
   };
   const optimizer = defaultOptimizerConfig(a.optim ?? DEFAULTS.optim);
   if (a.lr !== undefined) optimizer.lr = a.lr;
@@ -225,6 +231,8 @@ function conflictsWithRun(a: TrainArgs, m: ModelConfig, tok: TokenizerConfig, t:
     ['--word-split', a.wordSplit, tok.level === 'word' ? tok.wordSplit : a.wordSplit],
     ['--vocab-size', a.vocabSize, tok.vocabSize],
     ['--min-count', a.minCount, tok.minCount ?? 1],
+    // A run from before the setting existed kept \r: absent is `keep`.
+    ['--line-endings', a.lineEndings, tok.level === 'char' ? (tok.lineEndings ?? 'keep') : a.lineEndings],
     ['--model', a.model, m.cell],
     ['--hidden', a.hidden, m.hidden],
     ['--layers', a.layers, m.layers],
@@ -295,26 +303,33 @@ function resumedCorpus(a: TrainArgs, from: TrainingFile): string {
 
 /**
  * Fail before any work when checkpoints could not be written to `out`: a directory, a missing
- * or read-only directory, or an existing file that is not a charnn checkpoint (which training
- * would overwrite). A probe file is created and removed beside it, the way saves write.
+ * or read-only directory, one of the run's inputs (the corpus; the resumed checkpoint, except
+ * as `out` itself, which --resume writes back to by design) or an existing file that is not a
+ * charnn checkpoint (see guardOutputs). A probe file is created and removed beside it, the way
+ * saves write.
  */
-function checkOutput(out: string): void {
+function checkOutput(out: string, corpus: string, resume: string | undefined): void {
   for (const path of [out, bestPathFor(out)]) {
-    let size = -1;
     try {
-      const st = statSync(path);
-      if (st.isDirectory()) {
+      if (statSync(path).isDirectory()) {
         throw new CharnnError(`cannot write checkpoint ${path}: it is a directory`, `pass a file path, e.g. --out ${join(out, 'model.charnn')}`);
       }
-      size = st.size;
     } catch (err) {
       if (err instanceof CharnnError) throw err;
       if (errorCode(err) !== 'ENOENT') throw new CharnnError(`cannot write checkpoint ${path}: ${describeFsError(err)}`, 'choose another --out');
     }
-    if (size > 0 && !isCheckpointFile(path)) {
-      throw new CharnnError(`${path} exists and is not a charnn checkpoint; training would overwrite it`, 'choose another --out, or move the file away');
-    }
   }
+  guardOutputs(
+    'train',
+    [
+      { path: corpus, role: 'corpus' },
+      { path: resume, role: 'checkpoint' },
+    ],
+    [
+      { path: out, kind: 'checkpoint', replaces: resume },
+      { path: bestPathFor(out), kind: 'checkpoint' },
+    ],
+  );
   const dir = dirname(out);
   const probe = join(dir, `${basename(out)}.tmp-${process.pid}-probe`);
   try {
@@ -381,7 +396,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   }
   canonicalTokenizerConfig(plan.tokenizer);
   if (corpus !== '-') statCorpusFile(corpus);
-  checkOutput(out);
+  checkOutput(out, corpus, a.resume);
   const train = plan.train;
 
   const { backend, notice } = await selectBackend(a.backend, a.device);

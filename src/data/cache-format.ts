@@ -12,7 +12,8 @@ import type { VocabularyJSON } from './vocabulary.js';
  *   then          `tokenCount` ids of `width` bytes each
  */
 const MAGIC = 'CHARNNID';
-export const CACHE_FORMAT_VERSION = 1;
+/** 2: the header holds the SHA-256 of the corpus bytes (contentSha256). */
+export const CACHE_FORMAT_VERSION = 2;
 const PREAMBLE_BYTES = 16;
 
 export type IdWidth = 1 | 2 | 4;
@@ -24,6 +25,8 @@ export interface CacheHeader {
   tokenizer: TokenizerConfig;
   /** Where the tokens came from: the corpus path as given, or `stdin`. */
   source: string;
+  /** SHA-256 (hex) of the bytes tokenized (see content-hash.ts): a reused cache must match its file. */
+  contentSha256: string;
 }
 
 /** The narrowest id width that holds every id of a vocabulary of `size` tokens. */

@@ -18,8 +18,10 @@ export function defaultCacheDir(home = homedir()): string {
 /**
  * A file name stem for the cache of a corpus file under a tokenizer config: the corpus's name
  * plus a hash of its absolute path, size, modification time, the tokenizer config and the cache
- * format. An edited file, another config or a new format gives a new key, so a cache found
- * under its key can be reused as it is. (stdin has no key: it cannot be recognized next time.)
+ * format. An edited file, another config or a new format gives a new key. The key only finds a
+ * candidate: a file changed without changing size or mtime (`cp -p`, `rsync -t`) keeps its key,
+ * so the cache is reused only if its recorded content hash matches (see prepareCorpus).
+ * (stdin has no key: it cannot be recognized next time.)
  */
 export function cacheKeyFor(corpusPath: string, config: TokenizerConfig): string {
   const stats = statCorpusFile(corpusPath);

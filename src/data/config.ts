@@ -5,6 +5,13 @@ export type TokenLevel = 'char' | 'word';
 export type InvalidUtf8Mode = 'error' | 'replace';
 /** `punct` splits punctuation off word edges; `space` trusts whitespace alone (pre-tokenized corpora). */
 export type WordSplit = 'punct' | 'space';
+/**
+ * Character level: `lf` reads every line ending (`\r\n`, a lone `\r`, `\n`) as `\n`, so a
+ * model never learns or emits `\r` (a lone `\r` overwrites the line on a terminal); `keep`
+ * reads text as it is. Word level always treats any line break as the token `\n`.
+ */
+export type LineEndings = 'lf' | 'keep';
+export const LINE_ENDINGS: readonly LineEndings[] = ['lf', 'keep'];
 
 export interface TokenizerConfig {
   level: TokenLevel;
@@ -15,6 +22,11 @@ export interface TokenizerConfig {
   vocabSize?: number;
   /** Word level only: tokens seen fewer times than this become `<unk>`. */
   minCount?: number;
+  /**
+   * Character level only. Absent means `keep`: checkpoints written before the setting existed
+   * kept `\r`, and go on doing so.
+   */
+  lineEndings?: LineEndings;
 }
 
 /**
@@ -29,7 +41,11 @@ export function canonicalTokenizerConfig(config: TokenizerConfig): TokenizerConf
         'character-level models keep every character of the corpus',
       );
     }
-    return { level: 'char', invalidUtf8: config.invalidUtf8, wordSplit: 'punct' };
+    if (config.lineEndings !== undefined && !LINE_ENDINGS.includes(config.lineEndings)) {
+      throw new UsageError(`--line-endings must be lf or keep, got ${String(config.lineEndings)}`);
+    }
+    // `keep` is written as absence, so configs (and cache keys) from before the setting stay equal.
+    return { level: 'char', invalidUtf8: config.invalidUtf8, wordSplit: 'punct', ...(config.lineEndings === 'lf' ? { lineEndings: 'lf' as const } : {}) };
   }
   const canonical: TokenizerConfig = {
     level: 'word',

@@ -76,3 +76,15 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   joined.set(b, a.length);
   return joined;
 }
+
+/**
+ * All of a (small) byte source as text, through the same decoder as every corpus: a leading
+ * byte-order mark dropped, invalid bytes an error naming their offset (or U+FFFD with
+ * `replace`), NUL bytes refused as binary. For primes, which are read whole.
+ */
+export async function readAllText(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, invalidUtf8: InvalidUtf8Mode, sourceName: string): Promise<string> {
+  const decoder = new CorpusDecoder(invalidUtf8, sourceName);
+  let text = '';
+  for await (const chunk of source) text += decoder.decode(chunk);
+  return text + decoder.end();
+}

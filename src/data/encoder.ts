@@ -2,6 +2,7 @@ import { CharnnError, UsageError } from '../errors.js';
 import type { InvalidUtf8Mode } from './config.js';
 import { createCharTokenizer, createWordTokenizer, tokenizeText, type ByteTokenizer } from './tokenizer.js';
 import { UNK_TOKEN, type UnknownTokenPolicy, type Vocabulary } from './vocabulary.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** Distinct unknown tokens remembered for the report; beyond this only the total grows. */
 const MAX_DISTINCT_UNKNOWN = 1000;
@@ -56,7 +57,7 @@ function unknownToken(tally: UnknownTally, vocab: Vocabulary, token: string, pos
   if (tally.rule === 'error') {
     const noun = vocab.level === 'char' ? 'character' : 'token';
     throw new CharnnError(
-      `${sourceName}: ${noun} ${position + 1} is ${JSON.stringify(token)}, which the model never saw in training`,
+      `${sourceName}: ${noun} ${position + 1} is ${quoteText(token)}, which the model never saw in training`,
       vocab.unkId >= 0 ? `pass --unknown unk to read it as ${UNK_TOKEN}, or --unknown skip to drop it` : 'pass --unknown skip to drop such characters',
     );
   }
@@ -90,13 +91,18 @@ export class VocabularyEncoder {
     if (vocab.level === 'char') {
       const byCodePoint = new Map<number, number>();
       vocab.tokens.forEach((token, id) => byCodePoint.set(token.codePointAt(0)!, id));
-      this.tokenizer = createCharTokenizer(opts.invalidUtf8, sourceName, (codePoint) => {
-        const token = String.fromCodePoint(codePoint);
-        let id = byCodePoint.get(codePoint) ?? -2;
-        if (id === -2) id = unknownToken(this.tally, vocab, token, this.tokensRead, sourceName);
-        this.tokensRead++;
-        if (id >= 0) this.emit(id, token);
-      });
+      this.tokenizer = createCharTokenizer(
+        opts.invalidUtf8,
+        sourceName,
+        (codePoint) => {
+          const token = String.fromCodePoint(codePoint);
+          let id = byCodePoint.get(codePoint) ?? -2;
+          if (id === -2) id = unknownToken(this.tally, vocab, token, this.tokensRead, sourceName);
+          this.tokensRead++;
+          if (id >= 0) this.emit(id, token);
+        },
+        vocab.lineEndings,
+      );
     } else {
       this.tokenizer = createWordTokenizer(opts.invalidUtf8, vocab.wordSplit, sourceName, (token) => {
         let id = vocab.id(token);
@@ -131,7 +137,7 @@ export function encodeText(vocab: Vocabulary, text: string, rule: UnknownTokenPo
   const tally: UnknownTally = { rule, count: 0, distinct: new Map() };
   const ids: number[] = [];
   const tokens: string[] = [];
-  for (const token of tokenizeText(text, vocab.level, vocab.wordSplit)) {
+  for (const token of tokenizeText(text, vocab.level, vocab.wordSplit, vocab.lineEndings)) {
     let id = vocab.id(token);
     if (id < 0) {
       tally.count++;
@@ -144,7 +150,7 @@ export function encodeText(vocab: Vocabulary, text: string, rule: UnknownTokenPo
   }
   if (rule === 'error' && tally.count > 0) {
     const names = [...tally.distinct.keys()];
-    const shown = names.slice(0, 8).map((t) => JSON.stringify(t)).join(', ');
+    const shown = names.slice(0, 8).map(quoteText).join(', ');
     const more = names.length > 8 ? ` and ${names.length - 8} more` : '';
     const noun = vocab.level === 'char' ? 'character' : 'token';
     throw new CharnnError(
@@ -157,10 +163,24 @@ export function encodeText(vocab: Vocabulary, text: string, rule: UnknownTokenPo
   return { ids: Int32Array.from(ids), tokens, tally };
 }
 
+/**
+ * The `max` most frequent unknown tokens with their counts (ties: token order), and how many
+ * distinct ones there were: what `eval --json` lists, so that a text with thousands of unknown
+ * words (3,368 in PTB's test set) still gives a short line.
+ */
+export function topUnknown(tally: UnknownTally, max: number): { tokens: Record<string, number>; distinct: number; distinctExact: boolean } {
+  const entries = [...tally.distinct].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  return {
+    tokens: Object.fromEntries(entries.slice(0, max)),
+    distinct: tally.distinct.size,
+    distinctExact: tally.distinct.size < MAX_DISTINCT_UNKNOWN,
+  };
+}
+
 /** `"€" ×2, "☃"`: the most frequent unknown tokens, for one line of a report. */
 export function summarizeUnknown(tally: UnknownTally, max = 8): string {
   const entries = [...tally.distinct].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-  const shown = entries.slice(0, max).map(([t, n]) => (n > 1 ? `${JSON.stringify(t)} ×${n}` : JSON.stringify(t)));
+  const shown = entries.slice(0, max).map(([t, n]) => (n > 1 ? `${quoteText(t)} ×${n}` : quoteText(t)));
   const rest = entries.length - max;
   return shown.join(', ') + (rest > 0 ? ` and ${rest} more` : '');
 }

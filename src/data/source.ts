@@ -17,13 +17,13 @@ export interface Corpus extends AsyncIterable<Uint8Array> {
  * that a bad path fails before any work starts. A file corpus can be iterated more than once
  * (each pass reopens it); stdin can be iterated once.
  */
-export function openCorpus(path: string): Corpus {
-  if (path === '-') return stdinCorpus();
-  const stats = statCorpusFile(path);
+export function openCorpus(path: string, role = 'corpus'): Corpus {
+  if (path === '-') return stdinCorpus(role);
+  const stats = statCorpusFile(path, role);
   try {
     accessSync(path, constants.R_OK);
   } catch (err) {
-    throw corpusFileError(path, err);
+    throw corpusFileError(path, err, role);
   }
   return {
     description: path,
@@ -33,24 +33,27 @@ export function openCorpus(path: string): Corpus {
       try {
         for await (const chunk of stream) yield chunk as Buffer;
       } catch (err) {
-        throw corpusFileError(path, err);
+        throw corpusFileError(path, err, role);
       }
     },
   };
 }
 
-/** Stats a corpus file, turning the ways a user can name a wrong path into CharnnErrors. */
-export function statCorpusFile(path: string): Stats {
+/**
+ * Stats a corpus file, turning the ways a user can name a wrong path into CharnnErrors.
+ * `role` names the file in messages (`corpus`, `prime`).
+ */
+export function statCorpusFile(path: string, role = 'corpus'): Stats {
   let stats: Stats;
   try {
     stats = statSync(path);
   } catch (err) {
-    throw corpusFileError(path, err);
+    throw corpusFileError(path, err, role);
   }
   if (stats.isDirectory()) {
     throw new UsageError(
-      `${path} is a directory, not a corpus file`,
-      'pass one text file; to train on several, concatenate them: cat a.txt b.txt | charnn train -',
+      `${path} is a directory, not a ${role} file`,
+      role === 'corpus' ? 'pass one text file; to train on several, concatenate them: cat a.txt b.txt | charnn train -' : 'pass one text file',
     );
   }
   return stats;
@@ -62,12 +65,9 @@ export function describeSource(source: AsyncIterable<Uint8Array>): string {
   return typeof description === 'string' ? description : 'the corpus';
 }
 
-function stdinCorpus(): Corpus {
+function stdinCorpus(role: string): Corpus {
   if (process.stdin.isTTY) {
-    throw new UsageError(
-      'the corpus is stdin (-), but stdin is a terminal',
-      'pipe the text in, e.g. charnn train - < corpus.txt',
-    );
+    throw new UsageError(`the ${role} is stdin (-), but stdin is a terminal`, 'pipe the text in, e.g. charnn train - < corpus.txt');
   }
   return {
     description: 'stdin',
@@ -78,12 +78,12 @@ function stdinCorpus(): Corpus {
   };
 }
 
-function corpusFileError(path: string, err: unknown): CharnnError {
+function corpusFileError(path: string, err: unknown, role: string): CharnnError {
   const code = (err as NodeJS.ErrnoException).code;
   switch (code) {
     case 'ENOENT':
     case 'ENOTDIR':
-      return new CharnnError(`corpus file not found: ${path}`, 'check the path, or pass - to read stdin');
+      return new CharnnError(`${role} file not found: ${path}`, 'check the path, or pass - to read stdin');
     case 'EACCES':
     case 'EPERM':
       return new CharnnError(`cannot read ${path}: permission denied`, 'check the file permissions');

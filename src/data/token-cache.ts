@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CharnnError } from '../errors.js';
+import { CharnnError, UsageError } from '../errors.js';
 import {
   encodeCacheHeader,
   idWidthFor,
@@ -11,11 +11,13 @@ import {
   type IdWidth,
 } from './cache-format.js';
 import { canonicalTokenizerConfig, type TokenizerConfig } from './config.js';
+import { contentHasher } from './content-hash.js';
 import { IdSpillWriter, readSpill, SPILL_BLOCK_IDS } from './id-spill.js';
 import { CodePointIds, StringIds, type ProvisionalIds } from './provisional-ids.js';
 import { describeSource } from './source.js';
 import { createCharTokenizer, createWordTokenizer, type ByteTokenizer } from './tokenizer.js';
 import { buildVocabulary, Vocabulary } from './vocabulary.js';
+import { quoteText } from '../util/visible-text.js';
 
 export { cacheKeyFor, defaultCacheDir } from './cache-location.js';
 
@@ -40,6 +42,8 @@ export class TokenCache implements TokenReader {
   readonly tokenizer: TokenizerConfig;
   /** The corpus the cache was built from: its path as given, or `stdin`. */
   readonly source: string;
+  /** SHA-256 (hex) of the corpus bytes the tokens came from. */
+  readonly contentSha256: string;
   private fd: number | undefined;
   private readonly dataOffset: number;
   /** Raw bytes of the last read, kept to spare an allocation per read. */
@@ -60,6 +64,7 @@ export class TokenCache implements TokenReader {
       this.width = header.width;
       this.tokenizer = header.tokenizer;
       this.source = header.source;
+      this.contentSha256 = header.contentSha256;
       this.dataOffset = dataOffset;
     } catch (err) {
       closeSync(fd);
@@ -128,8 +133,9 @@ export async function buildTokenCache(
   try {
     const spill = new IdSpillWriter(spillPath);
     let provisional: ProvisionalIds;
+    const hash = contentHasher();
     try {
-      provisional = await spillProvisionalIds(source, tokenizer, sourceName, spill, onProgress);
+      provisional = await spillProvisionalIds(source, tokenizer, sourceName, spill, (chunk) => hash.update(chunk), onProgress);
     } finally {
       spill.close();
     }
@@ -139,12 +145,14 @@ export async function buildTokenCache(
       const id = vocab.id(token);
       return id >= 0 ? id : vocab.unkId;
     });
+    rejectDegenerateVocabulary(finalIds, vocab, tokenizer, sourceName);
     writeCacheFile(partialPath, spillPath, finalIds, {
       tokenCount: spill.count,
       width: idWidthFor(vocab.size),
       vocab: vocab.toJSON(),
       tokenizer,
       source: sourceName,
+      contentSha256: hash.digest('hex'),
     });
     renameSync(partialPath, cachePath);
   } finally {
@@ -159,13 +167,14 @@ async function spillProvisionalIds(
   config: TokenizerConfig,
   sourceName: string,
   spill: IdSpillWriter,
+  onChunk: (chunk: Uint8Array) => void,
   onProgress: ((bytesRead: number) => void) | undefined,
 ): Promise<ProvisionalIds> {
   let tokenizer: ByteTokenizer;
   let provisional: ProvisionalIds;
   if (config.level === 'char') {
     const ids = new CodePointIds();
-    tokenizer = createCharTokenizer(config.invalidUtf8, sourceName, (codePoint) => spill.push(ids.id(codePoint)));
+    tokenizer = createCharTokenizer(config.invalidUtf8, sourceName, (codePoint) => spill.push(ids.id(codePoint)), config.lineEndings);
     provisional = ids;
   } else {
     const ids = new StringIds();
@@ -176,6 +185,7 @@ async function spillProvisionalIds(
   }
   let bytesRead = 0;
   for await (const chunk of source) {
+    onChunk(chunk);
     tokenizer.push(chunk);
     bytesRead += chunk.length;
     onProgress?.(bytesRead);
@@ -193,10 +203,25 @@ function rejectDegenerate(provisional: ProvisionalIds, sourceName: string): void
   }
   if (provisional.size === 1) {
     throw new CharnnError(
-      `${sourceName} contains only one distinct token, ${JSON.stringify(provisional.tokens()[0])}`,
+      `${sourceName} contains only one distinct token, ${quoteText(provisional.tokens()[0]!)}`,
       'a language model needs at least two different tokens to learn anything',
     );
   }
+}
+
+/**
+ * A vocabulary in which the corpus uses one token only cannot model anything: at word level,
+ * when --min-count or --vocab-size turns every word into <unk>. (Every provisional id occurs in
+ * the corpus, so the distinct final ids are the distinct tokens the model would train on.)
+ */
+function rejectDegenerateVocabulary(finalIds: Int32Array, vocab: Vocabulary, config: TokenizerConfig, sourceName: string): void {
+  if (new Set(finalIds).size >= 2) return;
+  const only = vocab.token(finalIds[0]!);
+  const why = config.minCount !== undefined ? `--min-count ${config.minCount}` : `--vocab-size ${config.vocabSize}`;
+  throw new UsageError(
+    `${sourceName} with ${why} leaves one token, ${quoteText(only)}, for every position: a language model needs at least two`,
+    config.minCount !== undefined ? 'lower --min-count' : 'raise --vocab-size',
+  );
 }
 
 /** Pass 2: header, then every spilled provisional id translated to its final id at the header's width. */

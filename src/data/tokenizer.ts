@@ -1,5 +1,5 @@
 import { charTokens, forEachCodePoint } from './code-points.js';
-import type { InvalidUtf8Mode, TokenizerConfig, TokenLevel, WordSplit } from './config.js';
+import type { InvalidUtf8Mode, LineEndings, TokenizerConfig, TokenLevel, WordSplit } from './config.js';
 import { CorpusDecoder } from './corpus-decoder.js';
 import { describeSource } from './source.js';
 import { WordSplitter } from './word-splitter.js';
@@ -13,17 +13,34 @@ export interface ByteTokenizer {
 
 /**
  * Character level: every Unicode code point is a token, reported as a number so that large
- * corpora never pay for a string per character. `\r` is kept, so text round-trips exactly.
+ * corpora never pay for a string per character. With `lineEndings` `lf`, `\r\n` and a lone
+ * `\r` are reported as `\n` (a `\r\n` split across chunks included); with `keep`, `\r` is
+ * kept, so text round-trips exactly.
  */
 export function createCharTokenizer(
   invalidUtf8: InvalidUtf8Mode,
   sourceName: string,
   onCodePoint: (codePoint: number) => void,
+  lineEndings: LineEndings = 'keep',
 ): ByteTokenizer {
   const decoder = new CorpusDecoder(invalidUtf8, sourceName);
+  const visit = lineEndings === 'lf' ? lineFeedsOnly(onCodePoint) : onCodePoint;
   return {
-    push: (chunk) => forEachCodePoint(decoder.decode(chunk), onCodePoint),
-    end: () => forEachCodePoint(decoder.end(), onCodePoint),
+    push: (chunk) => forEachCodePoint(decoder.decode(chunk), visit),
+    end: () => forEachCodePoint(decoder.end(), visit),
+  };
+}
+
+/** Wraps a code point visitor so that `\r\n` and a lone `\r` reach it as one `\n`. */
+function lineFeedsOnly(visit: (codePoint: number) => void): (codePoint: number) => void {
+  let afterCarriageReturn = false;
+  return (codePoint) => {
+    if (codePoint === 0x0a && afterCarriageReturn) {
+      afterCarriageReturn = false;
+      return;
+    }
+    afterCarriageReturn = codePoint === 0x0d;
+    visit(afterCarriageReturn ? 0x0a : codePoint);
   };
 }
 
@@ -54,8 +71,11 @@ export async function* tokenize(
   const sourceName = describeSource(source);
   const tokenizer =
     config.level === 'char'
-      ? createCharTokenizer(config.invalidUtf8, sourceName, (codePoint) =>
-          tokens.push(String.fromCodePoint(codePoint)),
+      ? createCharTokenizer(
+          config.invalidUtf8,
+          sourceName,
+          (codePoint) => tokens.push(String.fromCodePoint(codePoint)),
+          config.lineEndings,
         )
       : createWordTokenizer(config.invalidUtf8, config.wordSplit, sourceName, (token) =>
           tokens.push(token),
@@ -70,8 +90,8 @@ export async function* tokenize(
 }
 
 /** Tokenizes a whole string that is already in memory (a prime text, a test case). */
-export function tokenizeText(text: string, level: TokenLevel, wordSplit: WordSplit): string[] {
-  if (level === 'char') return charTokens(text);
+export function tokenizeText(text: string, level: TokenLevel, wordSplit: WordSplit, lineEndings: LineEndings = 'keep'): string[] {
+  if (level === 'char') return charTokens(lineEndings === 'lf' ? text.replace(/\r\n?/g, '\n') : text);
   const tokens: string[] = [];
   const splitter = new WordSplitter(wordSplit);
   splitter.push(text, (token) => tokens.push(token));

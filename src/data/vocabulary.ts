@@ -1,7 +1,8 @@
 import { CharnnError, UsageError } from '../errors.js';
-import type { TokenizerConfig, TokenLevel, WordSplit } from './config.js';
+import type { LineEndings, TokenizerConfig, TokenLevel, WordSplit } from './config.js';
 import { detokenize } from './detokenizer.js';
 import { tokenizeText } from './tokenizer.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** The word-level token standing for every word outside the vocabulary (WikiText's spelling). */
 export const UNK_TOKEN = '<unk>';
@@ -14,6 +15,8 @@ export interface VocabularyJSON {
   level: TokenLevel;
   /** Word level only: how `encode` splits text into words. */
   wordSplit?: WordSplit;
+  /** Character level only: `lf` when text is read with line endings as `\n`; absent = `keep`. */
+  lineEndings?: 'lf';
   /** Token strings in id order. */
   tokens: string[];
 }
@@ -30,6 +33,8 @@ export class Vocabulary {
     tokens: readonly string[],
     /** Word level: how `encode` splits text; ignored at character level. */
     readonly wordSplit: WordSplit = 'punct',
+    /** Character level: how text is read (see LineEndings); word level always reads line breaks as `\n`. */
+    readonly lineEndings: LineEndings = 'keep',
   ) {
     this.tokens = Object.freeze([...tokens]);
     this.ids = new Map(tokens.map((token, id) => [token, id]));
@@ -67,7 +72,7 @@ export class Vocabulary {
     }
     const ids: number[] = [];
     const unknown = new Set<string>();
-    for (const token of tokenizeText(text, this.level, this.wordSplit)) {
+    for (const token of tokenizeText(text, this.level, this.wordSplit, this.lineEndings)) {
       const id = this.ids.get(token);
       if (id !== undefined) ids.push(id);
       else if (policy === 'unk') ids.push(this.unkId);
@@ -86,6 +91,7 @@ export class Vocabulary {
   toJSON(): VocabularyJSON {
     const json: VocabularyJSON = { level: this.level, tokens: [...this.tokens] };
     if (this.level === 'word') json.wordSplit = this.wordSplit;
+    if (this.level === 'char' && this.lineEndings === 'lf') json.lineEndings = 'lf';
     return json;
   }
 
@@ -100,7 +106,8 @@ export class Vocabulary {
     if (json.level === 'word' && json.wordSplit !== 'punct' && json.wordSplit !== 'space') {
       throw malformed('its word split mode is neither punct nor space');
     }
-    return new Vocabulary(json.level, json.tokens, json.wordSplit);
+    if (json.lineEndings !== undefined && json.lineEndings !== 'lf') throw malformed('its line endings are not lf');
+    return new Vocabulary(json.level, json.tokens, json.wordSplit, json.level === 'char' ? (json.lineEndings ?? 'keep') : 'keep');
   }
 }
 
@@ -116,7 +123,7 @@ export class Vocabulary {
 export function buildVocabulary(counts: ReadonlyMap<string, number>, config: TokenizerConfig): Vocabulary {
   if (config.level === 'char') {
     const tokens = [...counts.keys()].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
-    return new Vocabulary('char', tokens);
+    return new Vocabulary('char', tokens, 'punct', config.lineEndings ?? 'keep');
   }
   const minCount = config.minCount ?? 1;
   const maxWords = (config.vocabSize ?? Infinity) - 1;
@@ -138,7 +145,7 @@ function byCountThenToken([tokenA, countA]: [string, number], [tokenB, countB]: 
 }
 
 function unknownTokensError(tokens: string[], level: TokenLevel): CharnnError {
-  const shown = tokens.slice(0, 5).map((token) => JSON.stringify(token)).join(', ');
+  const shown = tokens.slice(0, 5).map(quoteText).join(', ');
   const more = tokens.length > 5 ? ` and ${tokens.length - 5} more` : '';
   const noun = level === 'char' ? 'character' : 'token';
   return new CharnnError(

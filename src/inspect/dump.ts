@@ -10,6 +10,8 @@ import type { Model } from '../model/model.js';
 import { HtmlWriter } from './html.js';
 import { type DataOut, ensureDirectory, f32ArrayJSON, fileError, openDataOut } from './output.js';
 import { type Quantity, type StateBlock, StateStreamer } from './states.js';
+import { LSTMVIS_FILES } from './lstmvis.js';
+import type { GuardedOutput } from '../util/output-guard.js';
 
 export type DumpFormat = 'jsonl' | 'npy' | 'html' | 'lstmvis';
 export const DUMP_FORMATS: readonly DumpFormat[] = ['jsonl', 'npy', 'html', 'lstmvis'];
@@ -34,6 +36,9 @@ export interface DumpWriter {
   finish(tokens: number): Promise<string[]>;
 }
 
+/** The longest forward window dump runs (tokens); a larger --seq runs windows of this length. */
+export const MAX_DUMP_WINDOW = 4096;
+
 export interface DumpOptions {
   format: DumpFormat;
   /** jsonl, html: a file or stdout (undefined / '-'); npy, lstmvis: a directory (required). */
@@ -57,6 +62,42 @@ export interface DumpResult {
   truncated: boolean;
 }
 
+/** File names of the npy format, inside the --out directory. */
+const NPY_TOKENS = 'tokens.npy';
+const NPY_MANIFEST = 'manifest.json';
+function npyFileName(q: Quantity): string {
+  return `layer${q.layer}.${q.name}.npy`;
+}
+
+/**
+ * Every file a dump in `format` to `out` writes, with its kind, for guardOutputs: one file (or
+ * stdout) for jsonl and html; for npy and lstmvis, the directory and its files by name.
+ */
+export function dumpOutputs(format: DumpFormat, out: string | undefined, quantities: readonly Quantity[]): GuardedOutput[] {
+  switch (format) {
+    case 'jsonl':
+    case 'html':
+      return [{ path: out, kind: format }];
+    case 'npy':
+      if (out === undefined) return [];
+      return [
+        { path: out, kind: 'directory' },
+        { path: join(out, NPY_TOKENS), kind: 'npy' },
+        ...quantities.map((q) => ({ path: join(out, npyFileName(q)), kind: 'npy' as const })),
+        { path: join(out, NPY_MANIFEST), kind: 'npy-manifest' },
+      ];
+    case 'lstmvis':
+      if (out === undefined) return [];
+      return [
+        { path: out, kind: 'directory' },
+        { path: join(out, LSTMVIS_FILES.states), kind: 'hdf5' },
+        { path: join(out, LSTMVIS_FILES.words), kind: 'hdf5' },
+        { path: join(out, LSTMVIS_FILES.dict), kind: 'lstmvis-dict' },
+        { path: join(out, LSTMVIS_FILES.config), kind: 'lstmvis-config' },
+      ];
+  }
+}
+
 /**
  * Reads a text, runs the model over it with state carried throughout, and writes every token's
  * states in the chosen format, a window at a time (memory does not grow with the text, except
@@ -64,7 +105,10 @@ export interface DumpResult {
  */
 export async function runDump(ctx: DumpContext, source: AsyncIterable<Uint8Array> & { description?: string }, o: DumpOptions): Promise<DumpResult> {
   const writer = await createWriter(ctx, o);
-  const streamer = new StateStreamer(ctx.model, o.seq, ctx.quantities, (b) => writer.block(b));
+  // The values do not depend on the window, only memory does: a window longer than the tokens
+  // wanted, or than MAX_DUMP_WINDOW, would only allocate more (--seq 1e9 asked for 68 GB).
+  const window = Math.min(o.seq, o.maxTokens > 0 ? o.maxTokens : Infinity, MAX_DUMP_WINDOW);
+  const streamer = new StateStreamer(ctx.model, window, ctx.quantities, (b) => writer.block(b));
   let ids: number[] = [];
   let tokens: string[] = [];
   const encoder = new VocabularyEncoder(ctx.vocab, { unknown: o.unknown, invalidUtf8: o.invalidUtf8, sourceName: ctx.sourceName }, (id, token) => {
@@ -251,8 +295,8 @@ class NpyWriter implements DumpWriter {
     private readonly dir: string,
   ) {
     const H = ctx.model.config.hidden;
-    this.tokens = new NpyFile(join(dir, 'tokens.npy'), '<i4', []);
-    this.files = ctx.quantities.map((q) => new NpyFile(join(dir, `layer${q.layer}.${q.name}.npy`), '<f4', [H]));
+    this.tokens = new NpyFile(join(dir, NPY_TOKENS), '<i4', []);
+    this.files = ctx.quantities.map((q) => new NpyFile(join(dir, npyFileName(q)), '<f4', [H]));
   }
 
   async block(b: StateBlock): Promise<void> {
@@ -272,12 +316,12 @@ class NpyWriter implements DumpWriter {
       level: this.ctx.vocab.level,
       tokens,
       files: [
-        { file: 'tokens.npy', quantity: 'ids', dtype: 'int32', shape: [tokens] },
-        ...this.ctx.quantities.map((q) => ({ file: `layer${q.layer}.${q.name}.npy`, layer: q.layer, quantity: q.name, dtype: 'float32', shape: [tokens, H] })),
+        { file: NPY_TOKENS, quantity: 'ids', dtype: 'int32', shape: [tokens] },
+        ...this.ctx.quantities.map((q) => ({ file: npyFileName(q), layer: q.layer, quantity: q.name, dtype: 'float32', shape: [tokens, H] })),
       ],
       vocabulary: this.ctx.vocab.tokens,
     };
-    const path = join(this.dir, 'manifest.json');
+    const path = join(this.dir, NPY_MANIFEST);
     const out = openDataOut(path);
     await out.write(JSON.stringify(manifest, null, 1) + '\n');
     await out.close();

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { readCheckpointMeta } from '../checkpoint/read.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { CharnnError } from '../errors.js';
+import { quoteText } from '../util/visible-text.js';
 
 /** A loss history: [iteration, nats per token] pairs. */
 export type LossHistory = Array<[number, number]>;
@@ -150,9 +151,9 @@ export function sparkline(values: readonly number[], width = 40, lo?: number, hi
   return v.map((x) => BARS[max > min ? Math.round(((x - min) / (max - min)) * (BARS.length - 1)) : 0]).join('');
 }
 
-/** A token as it appears in a vocabulary listing: JSON-quoted, so whitespace is visible. */
+/** A token as it appears in a vocabulary listing: quoted, so whitespace and invisible characters are visible. */
 function showToken(t: string): string {
-  return JSON.stringify(t);
+  return quoteText(t);
 }
 
 function group(n: number): string {
@@ -197,7 +198,8 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const noun = v.level === 'char' ? 'characters' : 'tokens';
   const tk = info.tokenizer;
   const split = v.level === 'word' && tk ? `, split ${String(tk.wordSplit ?? 'punct')}${tk.vocabSize ? `, --vocab-size ${String(tk.vocabSize)}` : ''}${tk.minCount ? `, --min-count ${String(tk.minCount)}` : ''}` : '';
-  row('vocabulary', `${group(v.size)} ${noun} (${v.level} level${split})`);
+  const endings = v.level === 'char' ? `, line endings ${tk?.lineEndings === 'lf' ? 'read as \\n' : 'kept as they are'}` : '';
+  row('vocabulary', `${group(v.size)} ${noun} (${v.level} level${split}${endings})`);
   more(v.tokens.slice(0, limit).map(showToken).join(' ') + (v.size > limit ? ` … and ${group(v.size - limit)} more (--json lists all)` : ''));
   const t = info.training;
   if (!t) {

@@ -27,19 +27,34 @@ export function lstmVisPath(cell: string, layer: number, quantity: string): { pa
 }
 
 /**
- * A token as one field of a .dict line (LSTMVis splits lines on whitespace): whitespace inside
- * a token is escaped as \n, \r, \t or \uXXXX; the space token itself is written as LSTMVis
- * expects, as a line that starts with a space.
+ * Whitespace as LSTMVis's reader sees it: it parses each .dict line with Python's
+ * `str.split()`, whose whitespace (`str.isspace`) is wider than JavaScript's `\s`: it adds the
+ * information separators \x1c-\x1f and NEL \x85. JavaScript's extra, the BOM \uFEFF, is kept
+ * in the set so that the file reads the same in both.
+ */
+const DICT_WHITESPACE = /[\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]/gu;
+
+/**
+ * A token as one field of a .dict line. LSTMVis reads `token id` lines with `line.split()`
+ * (a line that splits into two fields), or a line starting with a space as the space token; any
+ * other line is dropped. So whitespace inside a token (by Python's definition, see
+ * DICT_WHITESPACE) is escaped as \n, \r, \t or \uXXXX, and the space token is written as
+ * ` id`, the line LSTMVis reads as the space.
  */
 export function dictLine(token: string, id: number): string {
   if (token === ' ') return ` ${id}`;
-  const escaped = token.replace(/\s/gu, (ch) => {
+  const escaped = token.replace(DICT_WHITESPACE, (ch) => {
     if (ch === '\n') return '\\n';
     if (ch === '\r') return '\\r';
     if (ch === '\t') return '\\t';
     return `\\u${ch.codePointAt(0)!.toString(16).padStart(4, '0')}`;
   });
   return `${escaped} ${id}`;
+}
+
+/** The whole train.dict: one dictLine per token, in id order. */
+export function dictText(tokens: readonly string[]): string {
+  return tokens.map((t, id) => dictLine(t, id)).join('\n') + '\n';
 }
 
 type H5Module = typeof import('h5wasm').default;
@@ -117,7 +132,7 @@ export class LstmVisWriter implements DumpWriter {
     this.wordFile.close();
     const dictPath = join(this.dir, LSTMVIS_FILES.dict);
     const dict = openDataOut(dictPath);
-    await dict.write(this.ctx.vocab.tokens.map((t, id) => dictLine(t, id)).join('\n') + '\n');
+    await dict.write(dictText(this.ctx.vocab.tokens));
     await dict.close();
     const configPath = join(this.dir, LSTMVIS_FILES.config);
     const config = openDataOut(configPath);

@@ -15,7 +15,7 @@ export const DEFAULT_SAMPLING: SamplingOptions = { temperature: 1, topK: 0, topP
 
 export function validateSampling(o: SamplingOptions): void {
   if (!(o.temperature >= 0) || !Number.isFinite(o.temperature)) throw new UsageError(`--temp must be >= 0, got ${o.temperature}`);
-  if (!Number.isInteger(o.topK) || o.topK < 0) throw new UsageError(`--top-k must be a non-negative integer, got ${o.topK}`);
+  if (!Number.isSafeInteger(o.topK) || o.topK < 0) throw new UsageError(`--top-k must be a non-negative integer, got ${o.topK}`);
   if (!(o.topP > 0 && o.topP <= 1)) throw new UsageError(`--top-p must be in (0, 1], got ${o.topP}`);
 }
 
@@ -48,7 +48,7 @@ export class Sampler {
     if (!this.fed) throw new Error('Sampler.next before any token was fed');
     const be = this.model.backend;
     let id: number;
-    if (opts.temperature === 0) {
+    if (isArgmaxTemperature(opts.temperature)) {
       id = argmax(await be.read(this.runner.logits));
     } else {
       be.softmax(this.runner.logits, this.probs, opts.temperature);
@@ -57,6 +57,17 @@ export class Sampler {
     this.feed(id);
     return id;
   }
+}
+
+/**
+ * Whether sampling at `temperature` is argmax. Backends divide logits by the temperature as a
+ * float32 factor 1/T (the native addon and the GPU kernels do); below about 2.9e-39 that
+ * factor overflows to Infinity and turns the softmax into NaN and garbage. Every T that small is
+ * in the limit T -> 0 already (a float32 logit gap times 1/T is far beyond exp's range, so the
+ * distribution is one-hot on the most likely token), so it is argmax on every backend, as 0 is.
+ */
+export function isArgmaxTemperature(temperature: number): boolean {
+  return temperature === 0 || !Number.isFinite(Math.fround(1 / temperature));
 }
 
 function argmax(v: ArrayLike<number>): number {

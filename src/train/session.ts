@@ -5,6 +5,7 @@ import { crc32 } from '../checkpoint/crc32.js';
 import { type TrainingFile, saveModelFile, tensorValues } from '../checkpoint/contents.js';
 import { StreamBatcher, splitTrainVal } from '../data/batcher.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
+import { hashFile } from '../data/content-hash.js';
 import { openCorpus } from '../data/source.js';
 import { type TokenCache, type TokenReader, buildTokenCache, cacheKeyFor, openTokenCache } from '../data/token-cache.js';
 import { UNK_TOKEN, Vocabulary } from '../data/vocabulary.js';
@@ -16,6 +17,7 @@ import { startToken } from '../sample/generate.js';
 import { type TrainConfig, validateTrainConfig } from './config.js';
 import { Optimizer } from './optimizer.js';
 import { type TrainState, Trainer, type TrainerData } from './trainer.js';
+import { quoteText } from '../util/visible-text.js';
 
 export interface TrainingSetup {
   /** Corpus path, or '-' for stdin. */
@@ -115,8 +117,10 @@ export function bestPathFor(out: string): string {
 
 /**
  * Tokenize the corpus into a cache (or reuse one), or open it for training. A file's cache is
- * keyed by path, size, mtime and tokenizer settings, so a second run on the same file starts
- * at once; stdin is tokenized into a fresh cache every time.
+ * found by path, size, mtime and tokenizer settings and reused only when the file's bytes
+ * still hash to the SHA-256 the cache recorded (one streaming read; 5 ms for tinyshakespeare),
+ * so a second run on the same file starts at once and a different text never gets stale
+ * tokens; stdin is tokenized into a fresh cache every time.
  */
 export async function prepareCorpus(
   corpus: string,
@@ -135,11 +139,15 @@ export async function prepareCorpus(
   }
   const path = join(cacheDir, `${cacheKeyFor(corpus, config)}.ids`);
   if (existsSync(path)) {
+    let cache: TokenCache | null = null;
     try {
-      return { cache: openTokenCache(path), reused: true };
+      cache = openTokenCache(path);
     } catch {
       // A cache from an older format or a damaged one: rebuild it below.
     }
+    // The key (path, size, mtime) finds the cache; only the bytes' hash proves it is this text's.
+    if (cache && cache.contentSha256 === (await hashFile(corpus))) return { cache, reused: true };
+    cache?.close();
   }
   const cache = await buildTokenCache(openCorpus(corpus), config, path, onProgress);
   return { cache, reused: false };
@@ -196,7 +204,7 @@ function reconcileVocabulary(
   let vocabulary = model;
   if (unseen.length > 0) {
     if (policy === 'error') {
-      const shown = unseenTokens.slice(0, 8).map((t) => JSON.stringify(t)).join(', ');
+      const shown = unseenTokens.slice(0, 8).map(quoteText).join(', ');
       const more = unseen.length > 8 ? ` and ${unseen.length - 8} more` : '';
       const noun = model.level === 'char' ? 'character' : 'token';
       throw new CharnnError(
@@ -214,8 +222,15 @@ function reconcileVocabulary(
         );
       }
       for (const i of unseen) map[i] = model.unkId;
+      // As a new run with every word below --min-count: a corpus read as <unk> alone cannot be learned.
+      if (corpus.tokens.every((token, i) => token === UNK_TOKEN || map[i] === model.unkId)) {
+        throw new UsageError(
+          `--new-tokens unk would read every token of ${corpusName} as ${UNK_TOKEN}: the model knows none of its words`,
+          'resume on a text in the model\'s language, or pass --new-tokens grow',
+        );
+      }
     } else {
-      vocabulary = new Vocabulary(model.level, [...model.tokens, ...unseenTokens], model.wordSplit);
+      vocabulary = new Vocabulary(model.level, [...model.tokens, ...unseenTokens], model.wordSplit, model.lineEndings);
       unseen.forEach((i, k) => (map[i] = model.size + k));
     }
   }

@@ -1,4 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 /**
  * Finding a WebGPU adapter in Node for gpu.js. gpu.js's webgpu mode reads
@@ -59,23 +62,94 @@ export function mayHaveGpu(): boolean {
   return existsSync('/dev/nvidia0') || existsSync('/dev/nvidiactl');
 }
 
+interface Attempt {
+  flags: string[];
+  options: Record<string, unknown>;
+  api: string;
+}
+
+/** The ways to ask Dawn for an adapter, in order of preference. */
+function attemptsFor(opts: ProbeOptions): Attempt[] {
+  const attempts: Attempt[] = [
+    { flags: process.platform === 'linux' ? ['backend=vulkan'] : [], options: { powerPreference: 'high-performance' }, api: process.platform === 'linux' ? 'Vulkan' : 'WebGPU' },
+  ];
+  if (opts.allowSoftware && process.platform === 'linux') {
+    attempts.push({ flags: ['backend=opengles'], options: { featureLevel: 'compatibility' }, api: 'OpenGL ES' });
+  }
+  return attempts;
+}
+
+/**
+ * Run in a child process by preProbe: asks Dawn for an adapter by each attempt (JSON in argv[1],
+ * the webgpu package's path in argv[2]) and prints, as one JSON line, which ones gave one.
+ */
+const CHILD_PROBE = `
+const [attempts, webgpuPath] = [JSON.parse(process.argv[1]), process.argv[2]];
+const webgpu = await import(webgpuPath);
+const found = [];
+for (const a of attempts) {
+  try { found.push(!!(await webgpu.create(a.flags).requestAdapter(a.options))); } catch { found.push(false); }
+}
+process.stdout.write(JSON.stringify(found) + '\\n');
+process.exit(0);
+`;
+
+/**
+ * Which attempts give an adapter, asked in a child process whose stderr is dropped: Dawn and the
+ * Vulkan loader print warnings straight to file descriptor 2 (three lines with a C++ source
+ * path when libvulkan is missing), which must not reach charnn's stderr. Only the attempts the
+ * child saw succeed are then made in this process. Null when the child could not run at all
+ * (then the attempts are made here, as before). CHARNN_DEBUG=1 passes the child's stderr on.
+ */
+function preProbe(attempts: Attempt[]): boolean[] | null {
+  let webgpuPath: string;
+  try {
+    webgpuPath = pathToFileURL(createRequire(import.meta.url).resolve('webgpu')).href;
+  } catch {
+    return null;
+  }
+  const debug = !!process.env.CHARNN_DEBUG && process.env.CHARNN_DEBUG !== '0';
+  const env = { ...process.env, ...(attempts.some((a) => a.api === 'OpenGL ES') ? { EGL_PLATFORM: process.env.EGL_PLATFORM ?? 'surfaceless' } : {}) };
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', CHILD_PROBE, JSON.stringify(attempts), webgpuPath], {
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', debug ? 'inherit' : 'pipe'],
+    timeout: 60_000,
+  });
+  try {
+    const found = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as unknown;
+    return Array.isArray(found) && found.length === attempts.length ? found.map(Boolean) : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Load Dawn and ask it for an adapter: the hardware one (Vulkan on Linux, Dawn's default
  * elsewhere), or with `allowSoftware` and no hardware adapter, llvmpipe through OpenGL ES.
+ * The search runs first in a child process (preProbe) so that Dawn's warnings about what it
+ * did not find never reach stderr.
  */
 export async function probeAdapter(opts: ProbeOptions = {}): Promise<AdapterProbe> {
+  let attempts = attemptsFor(opts);
+  const seen = preProbe(attempts);
+  if (seen) {
+    attempts = attempts.filter((_, i) => seen[i]);
+    if (attempts.length === 0) return { error: 'Dawn found no WebGPU adapter (no GPU, or no Vulkan driver for it)' };
+  }
   let webgpu: { create(flags: string[]): NavigatorGpu };
   try {
     webgpu = (await import('webgpu')) as unknown as typeof webgpu;
   } catch (e) {
     return { error: `the webgpu package (Dawn) does not load: ${firstLine(e)}` };
   }
-  const attempts: Array<{ flags: string[]; options: Record<string, unknown>; api: string }> = [
-    { flags: process.platform === 'linux' ? ['backend=vulkan'] : [], options: { powerPreference: 'high-performance' }, api: process.platform === 'linux' ? 'Vulkan' : 'WebGPU' },
-  ];
-  if (opts.allowSoftware && process.platform === 'linux') {
-    attempts.push({ flags: ['backend=opengles'], options: { featureLevel: 'compatibility' }, api: 'OpenGL ES' });
-  }
+  // Here too Dawn may print warnings of its own (on llvmpipe, two about limits it lowers): with
+  // the native addon, file descriptor 2 points at /dev/null meanwhile.
+  const { withNativeStderrSilenced } = await import('../native.js');
+  return withNativeStderrSilenced(() => requestAdapter(webgpu, attempts, opts));
+}
+
+async function requestAdapter(webgpu: { create(flags: string[]): NavigatorGpu }, attempts: Attempt[], opts: ProbeOptions): Promise<AdapterProbe> {
   let found: AdapterFound | null = null;
   for (const a of attempts) {
     if (a.api === 'OpenGL ES') process.env.EGL_PLATFORM ??= 'surfaceless';
