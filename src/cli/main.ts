@@ -9,6 +9,7 @@ import { infoCommand } from './info-command.js';
 import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
 import { benchCommand } from './bench-command.js';
+import { CHARNN_VERSION } from '../checkpoint/contents.js';
 
 
 /**
@@ -35,7 +36,9 @@ export async function main(args: string[]): Promise<number> {
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version()
+    // Named, not looked up: yargs searches package.json from the working directory, which
+    // under npx is the user's folder ("unknown").
+    .version(CHARNN_VERSION)
     .wrap(Math.min(110, process.stderr.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
