@@ -130,6 +130,21 @@ describe('charnn train --val FILE', { timeout: 60000 }, () => {
   });
 });
 
+describe('charnn train --val FILE at word level', { timeout: 60000 }, () => {
+  it('words the vocabulary lacks read as <unk>, as eval reads them, and the losses agree', () => {
+    const words = writeCorpus(dir, 'words.txt', 'the cat sat on the mat . the dog ate the log .\n'.repeat(40));
+    const validWords = writeCorpus(dir, 'valid-words.txt', 'the cow sat on the log . the cat ate the hat .\n'.repeat(5));
+    const model = join(dir, 'words.charnn');
+    const r = charnn(['train', words, '--val', validWords, '--level', 'word', '--out', model, '--iters', '40', '--eval-every', '20', ...SETTINGS, '--cache-dir', join(dir, 'cache'), '--log-json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('validating on ' + validWords + ': 70 tokens; 10 tokens outside the vocabulary read as <unk> ("cow" ×5, "hat" ×5), as charnn eval does');
+    const last = r.stderr.trim().split('\n').filter((l) => l.includes('"event":"eval"')).map((l) => JSON.parse(l)).at(-1);
+    const e = evalJson(['-m', model, validWords]);
+    expect(e.unknown.count).toBe(10);
+    expect(Math.abs(e.nats - last.valLoss)).toBeLessThan(1e-4);
+  });
+});
+
 describe('charnn train --val: bad input', { timeout: 20000 }, () => {
   const oneLine = (r: { code: number | null; stderr: string }, code: number, pattern: RegExp) => {
     expect(r.code).toBe(code);
