@@ -13,7 +13,7 @@ import { defaultCacheDir } from '../data/token-cache.js';
 import { UNK_TOKEN, type Vocabulary } from '../data/vocabulary.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { CELL_TYPES, type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
-import { type TrainConfig, validateTrainConfig } from '../train/config.js';
+import { type TrainConfig, validateTrainConfig, valSourcesConflict } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
 import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, type ValidationText, bestPathFor, checkModelSize } from '../train/session.js';
 import type { Divergence } from '../train/trainer.js';
@@ -360,9 +360,7 @@ function removeOwnTempFiles(paths: string[]): void {
 async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void): Promise<void> {
   requirePositiveInteger('--print-every', a.printEvery);
   if (a.newTokens !== undefined && a.resume === undefined) throw new UsageError('--new-tokens only applies with --resume');
-  if (a.val !== undefined && a.valFrac !== undefined) {
-    throw new UsageError('--val and --val-frac cannot be used together', 'validate on a file of its own (--val FILE) or on the tail of the corpus (--val-frac F), not both');
-  }
+  if (a.val !== undefined && a.valFrac !== undefined) throw valSourcesConflict();
   const log = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };

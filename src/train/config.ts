@@ -63,6 +63,11 @@ export function validateTrainConfig(c: TrainConfig): void {
   if (!(plateau > 0 && plateau <= 1)) throw new UsageError(`--plateau-decay must be in (0, 1], got ${plateau}`);
   requireNonNegativeInteger('--plateau-patience', c.plateauPatience ?? 0);
   if (!(c.valFrac >= 0 && c.valFrac < 1)) throw new UsageError(`--val-frac must be in [0, 1), got ${c.valFrac}`);
-  if (c.valFile !== undefined && c.valFrac > 0) throw new UsageError('--val and --val-frac cannot be used together', 'validate on a file of its own (--val FILE) or on the tail of the corpus (--val-frac F), not both');
+  if (c.valFile !== undefined && c.valFrac > 0) throw valSourcesConflict();
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${c.seed}`);
+}
+
+/** --val FILE and --val-frac both given: two ways to choose the validation data. */
+export function valSourcesConflict(): UsageError {
+  return new UsageError('--val and --val-frac cannot be used together', 'validate on a file of its own (--val FILE) or on the tail of the corpus (--val-frac F), not both');
 }
