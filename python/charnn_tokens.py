@@ -2,14 +2,16 @@
 
     from charnn_tokens import read_text, tokenize, encode
     text = read_text("corpus.txt", invalid_utf8="error")          # str; raises TextError
-    tokens = tokenize(text, level="word", word_split="punct")      # list of str
+    tokens = tokenize(text, level="word", word_split="punct")      # list of str (line_endings: char level)
     ids, unknown = encode(tokens, vocabulary_tokens, rule="unk")    # list of int, {token: count}
 
 What charnn does, and this module repeats (pure Python, no third-party packages):
 - Bytes are UTF-8. A leading byte-order mark is dropped (TextDecoder does that). Invalid bytes
   are an error naming their offset, or with invalid_utf8="replace" become U+FFFD. A NUL byte in
   the first 64 KiB means a binary file (src/data/corpus-decoder.ts).
-- Character level: every code point is a token, "\\r" included (src/data/code-points.ts).
+- Character level: every code point is a token (src/data/code-points.ts); with the tokenizer's
+  lineEndings "lf", "\\r\\n" and a lone "\\r" read as "\\n" first, and without it (files from before
+  the setting, or "keep") "\\r" is a token like any other.
 - Word level (src/data/word-splitter.ts): JavaScript's whitespace (\\s, listed in WHITESPACE: not
   Python's str.isspace, which also counts U+001C-U+001F and U+0085) separates tokens; a line
   break is a token of its own, "\\n", written as "\\n", "\\r\\n" or a lone "\\r". With
@@ -22,6 +24,7 @@ Unicode categories come from Python's unicodedata, whose Unicode version may dif
 one in Node's regular expressions for characters assigned in the newest versions.
 """
 import json
+import re
 import unicodedata
 
 # JavaScript's \s (src/data/word-splitter.ts isWhitespace).
@@ -57,10 +60,11 @@ def read_text(path, invalid_utf8="error"):
                         "tokenizer.invalidUtf8 to \"replace\" to read bad bytes as U+FFFD") from None
 
 
-def tokenize(text, level, word_split="punct"):
-    """The tokens of `text` (a str): code points at level "char", words at level "word"."""
+def tokenize(text, level, word_split="punct", line_endings="keep"):
+    """The tokens of `text` (a str): code points at level "char" (line_endings "lf": every line
+    ending as "\\n"; "keep": as written), words at level "word"."""
     if level == "char":
-        return list(text)
+        return list(re.sub(r"\r\n?", "\n", text) if line_endings == "lf" else text)
     return list(_words(text, word_split))
 
 

@@ -220,7 +220,8 @@ def tokenize_command(args):
     _, desc = load(args.model)
     tok = desc["tokenizer"]
     try:
-        tokens = charnn_tokens.tokenize(charnn_tokens.read_text(args.text, tok["invalidUtf8"]), tok["level"], tok["wordSplit"])
+        text = charnn_tokens.read_text(args.text, tok["invalidUtf8"])
+        tokens = charnn_tokens.tokenize(text, tok["level"], tok["wordSplit"], tok.get("lineEndings", "keep"))
         rule = args.unknown or ("unk" if tok["level"] == "word" else "skip")
         ids, unknown = charnn_tokens.encode(tokens, desc["vocabulary"]["tokens"], rule, args.text)
     except charnn_tokens.TextError as e:

@@ -260,7 +260,7 @@ def read_corpus(args, description):
     if args.unknown_rule == "unk" and tok["level"] != "word":
         raise UsageError("--unknown unk needs a word-level model: a character vocabulary has no <unk> (use --unknown skip)")
     text = read_text(args.corpus, tok["invalidUtf8"])
-    ids, unknown = encode(tokenize(text, tok["level"], tok["wordSplit"]), tokens, args.unknown_rule, args.corpus)
+    ids, unknown = encode(tokenize(text, tok["level"], tok["wordSplit"], tok.get("lineEndings", "keep")), tokens, args.unknown_rule, args.corpus)
     return torch.tensor(ids, dtype=torch.int32), unknown
 
 

@@ -1,6 +1,7 @@
 import yargs, { type Argv } from 'yargs';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
+import { CHARNN_VERSION } from '../checkpoint/contents.js';
 import { dumpCommand } from './dump-command.js';
 import { evalCommand } from './eval-command.js';
 import { exportCommand } from './export-command.js';
@@ -9,7 +10,6 @@ import { infoCommand } from './info-command.js';
 import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
 import { benchCommand } from './bench-command.js';
-import { CHARNN_VERSION } from '../checkpoint/contents.js';
 
 
 /**

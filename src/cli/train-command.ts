@@ -7,16 +7,15 @@ import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
 import { isCheckpointFile } from '../checkpoint/read.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
-import { summarizeUnknown } from '../data/encoder.js';
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
-import { UNK_TOKEN, type Vocabulary } from '../data/vocabulary.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { CELL_TYPES, type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
 import { type TrainConfig, validateTrainConfig, valSourcesConflict } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
-import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, type ValidationText, bestPathFor, checkModelSize } from '../train/session.js';
+import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, bestPathFor, checkModelSize } from '../train/session.js';
 import type { Divergence } from '../train/trainer.js';
+import { describeValidation } from '../train/session.js';
 import { requirePositiveInteger } from '../util/checks.js';
 import { freshSeed } from '../util/random.js';
 import { parseDuration } from './durations.js';
@@ -390,9 +389,9 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   }
   canonicalTokenizerConfig(plan.tokenizer);
   if (corpus !== '-') statCorpusFile(corpus);
-  if (plan.train.valFile !== undefined) checkValFile(plan.train.valFile, a.val === undefined ? from : null);
   checkOutput(out);
   const train = plan.train;
+  if (train.valFile !== undefined) checkValFile(train.valFile, a.val === undefined ? from : null);
 
   const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice) log(`charnn: ${notice}`);
@@ -426,7 +425,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
         `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
         `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
     );
-    if (session.validation) log(validationLine(session.validation, session.vocabulary));
+    if (session.validation) log(describeValidation(session.validation, session.vocabulary));
     const r = session.resumed;
     if (r) {
       const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${(r.iteration / tr.data.batcher.windowsPerEpoch).toFixed(2)})`];
@@ -510,15 +509,6 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   } finally {
     session.close();
   }
-}
-
-/** What the run validates on, with --val FILE: the file, its tokens, and what became of unknown ones. */
-function validationLine(v: ValidationText, vocabulary: Vocabulary): string {
-  const u = v.tokens.unknown;
-  const noun = vocabulary.level === 'char' ? 'characters' : 'tokens';
-  const unknown =
-    u.count === 0 ? '' : `; ${u.count.toLocaleString('en-US')} ${noun} outside the vocabulary ${u.rule === 'unk' ? `read as ${UNK_TOKEN}` : 'dropped'} (${summarizeUnknown(u)}), as charnn eval does`;
-  return `validating on ${v.file}: ${v.tokens.length.toLocaleString('en-US')} tokens${unknown}`;
 }
 
 /** The one line that reports divergence: what happened, which checkpoint is kept, what to try. */

@@ -6,7 +6,7 @@ import { type TrainingFile, saveModelFile, tensorValues } from '../checkpoint/co
 import { StreamBatcher, splitTrainVal } from '../data/batcher.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { EncodedText } from '../data/encoded-text.js';
-import { defaultUnknownPolicy } from '../data/encoder.js';
+import { defaultUnknownPolicy, summarizeUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
 import { type TokenCache, type TokenReader, buildTokenCache, cacheKeyFor, openTokenCache } from '../data/token-cache.js';
 import { UNK_TOKEN, Vocabulary } from '../data/vocabulary.js';
@@ -117,6 +117,15 @@ export async function openValidationText(file: string, vocabulary: Vocabulary, t
     );
   }
   return { file, tokens, checksum: tokenChecksum(tokens) };
+}
+
+/** One line for the log: the file, its tokens, and what became of those the vocabulary lacks. */
+export function describeValidation(v: ValidationText, vocabulary: Vocabulary): string {
+  const u = v.tokens.unknown;
+  const noun = vocabulary.level === 'char' ? 'characters' : 'tokens';
+  const unknown =
+    u.count === 0 ? '' : `; ${u.count.toLocaleString('en-US')} ${noun} outside the vocabulary ${u.rule === 'unk' ? `read as ${UNK_TOKEN}` : 'dropped'} (${summarizeUnknown(u)}), as charnn eval does`;
+  return `validating on ${v.file}: ${v.tokens.length.toLocaleString('en-US')} tokens${unknown}`;
 }
 
 /** The most parameters a model may have: each tensor and every optimizer slot must fit in memory. */
