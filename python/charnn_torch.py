@@ -12,7 +12,10 @@ description (model config, tokenizer, vocabulary) as JSON in the metadata under 
 a sidecar .json beside them. The `safetensors` package is used when it is installed; otherwise a
 small built-in reader and writer do the same (float tensors, little-endian hosts).
 
-Command line (used by charnn's tests, handy for checks):
+Command line:
+    torchrun --nproc_per_node N charnn_torch.py train MODEL.safetensors CORPUS --steps S --out OUT.safetensors
+                                                                    continue training, with DistributedDataParallel (charnn_train.py)
+    python charnn_torch.py tokenize MODEL.safetensors TEXT          the text's tokens and ids as the model reads them, as JSON
     python charnn_torch.py logprobs IDS.json MODEL.safetensors...   log-softmax of every position, as JSON
     python charnn_torch.py make-model OUT.safetensors --text FILE    build a character model, train it briefly, save it
 """
@@ -98,14 +101,31 @@ def load(path, description=None):
 
 
 def save(model, description, path):
-    """Write the model as safetensors with the description in its metadata, plus the sidecar .json."""
+    """Write the model as safetensors with the description in its metadata, plus the sidecar .json
+    (each atomically: a reader never sees a half-written file)."""
     description = dict(description, writer="charnn_torch.py")
     # Own float32 copies: tied weights share memory, which safetensors refuses to write twice.
     tensors = {k: v.detach().to(torch.float32).cpu().contiguous().clone() for k, v in model.state_dict().items()}
     write_safetensors(path, tensors, {"format": "pt", "charnn": json.dumps(description)})
-    with open(sidecar_path(path), "w", encoding="utf-8") as f:
+    with _atomic(sidecar_path(path)) as tmp, open(tmp, "w", encoding="utf-8") as f:
         json.dump(description, f, indent=2)
         f.write("\n")
+
+
+class _atomic:
+    """`with _atomic(path) as tmp:` write tmp (same directory); it replaces path when the block succeeds."""
+
+    def __init__(self, path):
+        self.path, self.tmp = path, f"{path}.tmp-{os.getpid()}"
+
+    def __enter__(self):
+        return self.tmp
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        elif os.path.exists(self.tmp):
+            os.remove(self.tmp)
 
 
 def read_safetensors(path):
@@ -132,7 +152,8 @@ def read_safetensors(path):
 def write_safetensors(path, tensors, metadata):
     """tensors: {name: contiguous float32 CPU tensor}; written in that order, atomically."""
     if READER == "safetensors":
-        save_file(tensors, path, metadata=metadata)
+        with _atomic(path) as tmp:
+            save_file(tensors, tmp, metadata=metadata)
         return
     _require_little_endian()
     header, blobs, offset = {"__metadata__": metadata}, [], 0
@@ -143,12 +164,10 @@ def write_safetensors(path, tensors, metadata):
         offset += len(blob)
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)  # spaces, so the data starts 8-byte aligned
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
+    with _atomic(path) as tmp, open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(text)) + text)
         for blob in blobs:
             f.write(blob)
-    os.replace(tmp, path)
 
 
 def _require_little_endian():
@@ -194,9 +213,42 @@ def make_model(args):
     print(json.dumps({"reader": READER, "first_loss": losses[0], "last_loss": losses[-1]}))
 
 
+def tokenize_command(args):
+    """Print {tokens, ids, unknown} for a text as the model reads it (charnn_tokens.py)."""
+    import charnn_tokens
+
+    _, desc = load(args.model)
+    tok = desc["tokenizer"]
+    try:
+        text = charnn_tokens.read_text(args.text, tok["invalidUtf8"])
+        tokens = charnn_tokens.tokenize(text, tok["level"], tok["wordSplit"], tok.get("lineEndings", "keep"))
+        rule = args.unknown or ("unk" if tok["level"] == "word" else "skip")
+        ids, unknown = charnn_tokens.encode(tokens, desc["vocabulary"]["tokens"], rule, args.text)
+    except charnn_tokens.TextError as e:
+        print(f"charnn_torch: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(json.dumps({"tokens": tokens, "ids": ids, "unknown": unknown}, ensure_ascii=False))
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (charnn's style), exit 2."""
+
+    def error(self, message):
+        print(f"charnn_torch: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv):
-    parser = argparse.ArgumentParser(prog="charnn_torch.py", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="charnn_torch.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    tr = sub.add_parser("train", help="continue a charnn model on a corpus, on one process or many under torchrun (see charnn_train.py)")
+    import charnn_train
+
+    charnn_train.add_arguments(tr)
+    tk = sub.add_parser("tokenize", help="print a text's tokens and ids as the model reads them, as one JSON line")
+    tk.add_argument("model")
+    tk.add_argument("text")
+    tk.add_argument("--unknown", choices=["error", "skip", "unk"], help="[unk for word-level models, skip for character-level ones, as charnn eval]")
     lp = sub.add_parser("logprobs", help="print {reader, results: {model: [[log p] per position]}} as one JSON line")
     lp.add_argument("ids", help="JSON file: a list of token ids")
     lp.add_argument("models", nargs="+")
@@ -214,7 +266,11 @@ def main(argv):
     mk.add_argument("--lr", type=float, default=0.01)
     mk.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if args.command == "logprobs":
+    if args.command == "train":
+        charnn_train.main(args)
+    elif args.command == "tokenize":
+        tokenize_command(args)
+    elif args.command == "logprobs":
         with open(args.ids, encoding="utf-8") as f:
             ids = json.load(f)
         results = {path: log_probs(load(path)[0], ids).tolist() for path in args.models}

@@ -1,10 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
-import { peerPython } from '../src/bench/peers.js';
 import { loadModelFile, saveModelFile } from '../src/checkpoint/contents.js';
 import {
   type SafetensorsContents,
@@ -24,30 +23,18 @@ import { Model } from '../src/model/model.js';
 import { paramSpecs } from '../src/model/params.js';
 import { Random } from '../src/util/random.js';
 import { type RunResult, charnn } from './sample-helpers.js';
+import { ROOT, findTorchPython } from './torch-helpers.js';
 
 /**
  * charnn export / import and the safetensors files between charnn and PyTorch
  * (python/charnn_torch.py). The PyTorch half needs the peers' PyTorch (../shared/peers/torch-env.sh,
  * found as charnn bench finds it) and is skipped, with a message saying why, without it.
  */
-const ROOT = resolve(__dirname, '..');
 const PY_SCRIPT = join(ROOT, 'python', 'charnn_torch.py');
 const dir = mkdtempSync(join(tmpdir(), 'charnn-export-'));
 const TOLERANCE = 1e-4;
 
 // ------------------------------------------------------------------------------ finding Python
-
-async function findTorchPython(): Promise<{ python: string } | { why: string }> {
-  let python: string;
-  try {
-    python = await peerPython('torch', resolve(ROOT, '..', 'shared', 'peers'), 'python3');
-  } catch (error) {
-    return { why: (error as Error).message };
-  }
-  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (r.status !== 0) return { why: `import torch fails in ${python}: ${r.stderr.trim().split('\n').pop()}` };
-  return { python };
-}
 
 const torchFound = await findTorchPython();
 const PYTHON = 'python' in torchFound ? torchFound.python : null;

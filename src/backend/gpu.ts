@@ -1,8 +1,8 @@
-import { createRequire } from 'node:module';
 import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims, shapeSize } from './backend.js';
 import { CharnnError } from '../errors.js';
 import * as K from './gpu/kernels.js';
 import { type Commit, HostMemory, type KernelFn, type Root, type RootMemory, WebGpuMemory } from './gpu/memory.js';
+import { type GpuJs, loadGpuJs } from './gpu/gpujs.js';
 import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
 
 /**
@@ -28,11 +28,6 @@ import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
  * writes every id, so id ranges are checked as the reference checks them and scatterAddRows'
  * row index is built on the host.
  */
-
-interface GpuJs {
-  createKernel(source: string, settings: Record<string, unknown>): KernelFn;
-  destroy(): void;
-}
 
 export type GpuMode = 'cpu' | 'webgpu';
 
@@ -133,7 +128,7 @@ export class GpuBackend implements Backend {
       if (!opts.adapter) throw new Error('the gpu backend in webgpu mode needs an adapter');
       installNavigatorGpu(opts.adapter);
     }
-    const { GPU } = createRequire(import.meta.url)('gpu.js') as { GPU: new (s: object) => GpuJs };
+    const { GPU } = loadGpuJs();
     this.gpu = new GPU({ mode: opts.mode });
     this.memory = opts.mode === 'webgpu' ? new WebGpuMemory() : new HostMemory();
     void this.enqueue(() => this.memory.init());

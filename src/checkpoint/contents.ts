@@ -35,9 +35,10 @@ export interface ModelFileMeta {
     /**
      * The corpus as given (a path, or '-' for stdin), its token counts and a CRC-32 of its token
      * ids in the model's vocabulary: a resumed run continues the data position and carried
-     * state only on the same tokens.
+     * state only on the same tokens. With --val FILE (`config.valFile`), valTokens counts that
+     * file's tokens and valChecksum is their CRC-32 (absent otherwise, and in older files).
      */
-    corpus: { source: string; tokens: number; trainTokens: number; valTokens: number; checksum?: number };
+    corpus: { source: string; tokens: number; trainTokens: number; valTokens: number; checksum?: number; valChecksum?: number };
     state: TrainState;
     optimizerStep: number;
     /** Backend that trained it (informational: every backend reads every checkpoint). */
@@ -175,6 +176,7 @@ export async function readTrainingFile(path: string): Promise<TrainingFile> {
   numbers(t.batcher, 'batcher', ['epoch', 'windowInEpoch']);
   numbers(t.corpus, 'corpus', ['tokens', 'trainTokens', 'valTokens']);
   if (typeof (t.corpus as Record<string, unknown>).source !== 'string') throw bad('corpus.source');
+  if (config.valFile !== undefined && (typeof config.valFile !== 'string' || config.valFile === '')) throw bad('config.valFile');
   if (typeof t.optimizerStep !== 'number') throw bad('optimizerStep');
   const state = t.state as Record<string, unknown>;
   if (isRecord(state) && state.bestValLoss === null) state.bestValLoss = Infinity;

@@ -2,6 +2,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { keepLastOccurrences } from './repeated-options.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
+import { CHARNN_VERSION } from '../checkpoint/contents.js';
 import { dumpCommand } from './dump-command.js';
 import { evalCommand } from './eval-command.js';
 import { exportCommand } from './export-command.js';
@@ -41,7 +42,9 @@ export async function main(args: string[]): Promise<number> {
     .recommendCommands()
     .help()
     .alias('h', 'help')
-    .version()
+    // Named, not looked up: yargs searches package.json from the working directory, which
+    // under npx is the user's folder ("unknown").
+    .version(CHARNN_VERSION)
     .wrap(Math.min(110, process.stderr.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;

@@ -10,11 +10,12 @@ import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { CELL_TYPES, type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
-import { type TrainConfig, validateTrainConfig } from '../train/config.js';
+import { type TrainConfig, validateTrainConfig, valSourcesConflict } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
 import { CONSTANT_SCHEDULE, type LrSchedule, SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule.js';
 import { NEW_TOKEN_POLICIES, type NewTokenPolicy, TrainingSession, bestPathFor, checkModelSize } from '../train/session.js';
 import type { Divergence } from '../train/trainer.js';
+import { describeValidation } from '../train/session.js';
 import { requirePositiveInteger } from '../util/checks.js';
 import { guardOutputs } from '../util/output-guard.js';
 import { freshSeed } from '../util/random.js';
@@ -61,6 +62,7 @@ interface TrainArgs {
   sampleLength?: number;
   saveEvery?: number;
   valFrac?: number;
+  val?: string;
   vocabSize?: number;
   minCount?: number;
   wordSplit?: 'punct' | 'space';
@@ -140,6 +142,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('sample-length', { type: 'number', describe: d('tokens in the sample printed at validation (0 = none)', DEFAULTS.sampleLength) })
     .option('save-every', { type: 'number', describe: d('write a checkpoint every N iterations (0 = at the end only)', DEFAULTS.saveEvery) })
     .option('val-frac', { type: 'number', describe: d('fraction at the end of the text held out for validation', DEFAULTS.valFrac) })
+    .option('val', { type: 'string', describe: 'validate on this text file instead (read with the training vocabulary, as charnn eval reads text); the whole corpus trains' })
     .option('vocab-size', { type: 'number', describe: 'word level: keep the N most frequent tokens (<unk> for the rest)' })
     .option('min-count', { type: 'number', describe: 'word level: tokens seen fewer times become <unk>' })
     .option('word-split', { type: 'string', choices: ['punct', 'space'] as const, describe: d('word level: split punctuation off words, or whitespace only', DEFAULTS.wordSplit) })
@@ -202,7 +205,8 @@ function freshConfigs(a: TrainArgs) {
     evalEvery: a.evalEvery ?? DEFAULTS.evalEvery,
     sampleLength: a.sampleLength ?? DEFAULTS.sampleLength,
     saveEvery: a.saveEvery ?? DEFAULTS.saveEvery,
-    valFrac: a.valFrac ?? DEFAULTS.valFrac,
+    valFrac: a.val !== undefined ? 0 : (a.valFrac ?? DEFAULTS.valFrac),
+    ...(a.val !== undefined ? { valFile: a.val } : {}),
   };
   const hidden = a.hidden ?? DEFAULTS.hidden;
   const cell = a.model ?? DEFAULTS.model;
@@ -242,6 +246,9 @@ function conflictsWithRun(a: TrainArgs, m: ModelConfig, tok: TokenizerConfig, t:
     ['--batch', a.batch, t.batch],
     ['--seq', a.seq, t.seq],
     ['--val-frac', a.valFrac, t.valFrac],
+    // A run that validates on a file may name it again at another path; one that validates on
+    // its corpus tail cannot switch.
+    ['--val', t.valFile === undefined ? a.val : undefined, t.valFile],
     ['--optim', a.optim, t.optimizer.name],
     ['--seed', a.seed, t.seed],
   ];
@@ -281,6 +288,7 @@ function resumedConfigs(a: TrainArgs, from: TrainingFile) {
     evalEvery: a.evalEvery ?? t.evalEvery,
     sampleLength: a.sampleLength ?? t.sampleLength,
     saveEvery: a.saveEvery ?? t.saveEvery,
+    ...(a.val !== undefined ? { valFile: a.val } : {}),
   };
   const tokenizer: TokenizerConfig = { ...storedTokenizer, invalidUtf8: a.invalidUtf8 ?? storedTokenizer.invalidUtf8 };
   return { train, tokenizer };
@@ -299,6 +307,25 @@ function resumedCorpus(a: TrainArgs, from: TrainingFile): string {
     throw new CharnnError(`the run's corpus ${source} (named in ${from.path}) was not found`, `pass the corpus: charnn train CORPUS --resume ${from.path}`);
   }
   return source;
+}
+
+/**
+ * Fail before any work when the validation file cannot be used: stdin (a resumed run must read
+ * it again), a directory, or a missing file (`from` names the checkpoint that named it).
+ */
+function checkValFile(path: string, from: TrainingFile | null): void {
+  if (path === '-') throw new UsageError('--val needs a file, not stdin (a resumed run reads it again)', 'save the validation text to a file and pass its path');
+  let directory: boolean;
+  try {
+    directory = statSync(path).isDirectory();
+  } catch (err) {
+    const what = from ? `the run's validation file ${path} (named in ${from.path})` : `validation file ${path}`;
+    throw new CharnnError(
+      `${what} cannot be read: ${describeFsError(err)}`,
+      from ? `pass the file: charnn train --resume ${from.path} --val FILE` : 'check the --val path',
+    );
+  }
+  if (directory) throw new UsageError(`--val ${path} is a directory, not a text file`, 'pass one text file');
 }
 
 /**
@@ -367,6 +394,7 @@ function removeOwnTempFiles(paths: string[]): void {
 async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void): Promise<void> {
   requirePositiveInteger('--print-every', a.printEvery);
   if (a.newTokens !== undefined && a.resume === undefined) throw new UsageError('--new-tokens only applies with --resume');
+  if (a.val !== undefined && a.valFrac !== undefined) throw valSourcesConflict();
   const log = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };
@@ -398,6 +426,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   if (corpus !== '-') statCorpusFile(corpus);
   checkOutput(out, corpus, a.resume);
   const train = plan.train;
+  if (train.valFile !== undefined) checkValFile(train.valFile, a.val === undefined ? from : null);
 
   const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice) log(`charnn: ${notice}`);
@@ -431,12 +460,14 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
         `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
         `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
     );
+    if (session.validation) log(describeValidation(session.validation, session.vocabulary));
     const r = session.resumed;
     if (r) {
       const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${(r.iteration / tr.data.batcher.windowsPerEpoch).toFixed(2)})`];
       if (r.addedTokens.length > 0) parts.push(`added ${r.addedTokens.length} new tokens to the vocabulary`);
       if (r.unknownTokens.length > 0) parts.push(`reading ${r.unknownTokens.length} unseen tokens as <unk>`);
       if (!r.sameCorpus) parts.push("the corpus is not the run's: training goes on from its beginning with fresh hidden state");
+      if (session.validation && !r.sameValidation) parts.push("the validation tokens are not the run's: the best validation loss so far was measured on other text");
       log(parts.join('; '));
       if (tr.reachedStop()) {
         const limit = train.iters > 0 && tr.state.iteration >= train.iters ? `--iters ${train.iters}` : `--epochs ${train.epochs}`;

@@ -1,19 +1,15 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { splitTrainVal } from '../data/batcher.js';
-import type { InvalidUtf8Mode } from '../data/config.js';
-import { type UnknownTally, VocabularyEncoder } from '../data/encoder.js';
-import { IdSpillWriter } from '../data/id-spill.js';
-import type { UnknownTokenPolicy, Vocabulary } from '../data/vocabulary.js';
+import { type EncodeOptions, EncodedText } from '../data/encoded-text.js';
+import type { UnknownTally } from '../data/encoder.js';
+import type { Vocabulary } from '../data/vocabulary.js';
 import { CharnnError } from '../errors.js';
 import type { Model } from '../model/model.js';
-import { evaluateRegion, type TokenSource } from '../train/evaluate.js';
+import { evaluateRegion } from '../train/evaluate.js';
 
 /** Which part of the text to score: all of it, or the parts `charnn train` splits it into. */
 export type EvalSplit = 'all' | 'val' | 'train';
 
-export interface TextEvalOptions {
+export interface TextEvalOptions extends EncodeOptions {
   /** Window length T. */
   seq: number;
   /** Parallel streams B (capped at the predictions available, as the trainer does). */
@@ -21,10 +17,6 @@ export interface TextEvalOptions {
   split: EvalSplit;
   /** The fraction held out for validation, for split val/train (the checkpoint's --val-frac). */
   valFrac: number;
-  unknown: UnknownTokenPolicy;
-  invalidUtf8: InvalidUtf8Mode;
-  /** Where the temporary id file goes (default: the OS temporary directory). */
-  tmpDir?: string;
 }
 
 export interface TextEvalResult {
@@ -47,32 +39,6 @@ export interface TextEvalResult {
   unknown: UnknownTally;
 }
 
-/** Positional reads from a spill file of native-endian uint32 ids (written by IdSpillWriter). */
-class SpillReader implements TokenSource {
-  private readonly fd: number;
-  private buffer = new Uint32Array(0);
-
-  constructor(path: string) {
-    this.fd = openSync(path, 'r');
-  }
-
-  read(start: number, count: number, out: Int32Array, outOffset = 0): void {
-    if (this.buffer.length < count) this.buffer = new Uint32Array(Math.max(count, 2 * this.buffer.length));
-    const bytes = count * 4;
-    let done = 0;
-    while (done < bytes) {
-      const n = readSync(this.fd, this.buffer, done, bytes - done, start * 4 + done);
-      if (n === 0) throw new Error(`id file ended at token ${start + done / 4}`);
-      done += n;
-    }
-    for (let i = 0; i < count; i++) out[outOffset + i] = this.buffer[i];
-  }
-
-  close(): void {
-    closeSync(this.fd);
-  }
-}
-
 /**
  * Mean cross-entropy of a model over a text, carrying state across all of it. The text streams
  * through the model's vocabulary into a temporary file of ids (so memory does not depend on its
@@ -87,20 +53,9 @@ export async function evaluateText(
   source: AsyncIterable<Uint8Array> & { description?: string },
   o: TextEvalOptions,
 ): Promise<TextEvalResult> {
-  const dir = mkdtempSync(join(o.tmpDir ?? tmpdir(), 'charnn-eval-'));
+  const text = await EncodedText.encode(vocab, source, o);
   try {
-    const path = join(dir, 'ids');
-    const spill = new IdSpillWriter(path);
-    const encoder = new VocabularyEncoder(vocab, { unknown: o.unknown, invalidUtf8: o.invalidUtf8, sourceName: source.description ?? 'the text' }, (id) =>
-      spill.push(id),
-    );
-    try {
-      for await (const chunk of source) encoder.push(chunk);
-      encoder.end();
-    } finally {
-      spill.close();
-    }
-    const n = spill.count;
+    const n = text.length;
     const [train, val] = splitTrainVal(n, o.split === 'all' ? 0 : o.valFrac);
     const region: [number, number] = o.split === 'val' ? [val[0], val[1]] : [train[0], train[1]];
     const length = region[1] - region[0];
@@ -109,16 +64,10 @@ export async function evaluateText(
       throw new CharnnError(`${where} has ${length} token${length === 1 ? '' : 's'}; at least 2 are needed to score a prediction`, 'evaluate a longer text');
     }
     const B = Math.min(o.batch, length - 1);
-    const reader = new SpillReader(path);
-    let r;
-    try {
-      r = await evaluateRegion(model, reader, region[0], region[1], o.seq, B);
-    } finally {
-      reader.close();
-    }
+    const r = await evaluateRegion(model, text, region[0], region[1], o.seq, B);
     return {
       tokens: n,
-      tokensRead: encoder.tokensRead,
+      tokensRead: text.tokensRead,
       region,
       scored: r.tokens,
       nats: r.loss,
@@ -126,9 +75,9 @@ export async function evaluateText(
       perplexity: Math.exp(r.loss),
       seq: o.seq,
       batch: B,
-      unknown: encoder.tally,
+      unknown: text.unknown,
     };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    text.close();
   }
 }

@@ -214,7 +214,8 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, `clip ${String(c.clip)}${c.clipNorm ? `, clip-norm ${String(c.clipNorm)}` : ''}`, scheduleText(rec(c.schedule)), typeof c.plateauDecay === 'number' && c.plateauDecay < 1 ? `lr × ${c.plateauDecay} on validation plateaus` : '', `seed ${String(c.seed)}`].filter(Boolean).join(', '));
   if (t.corpus) {
     const k = t.corpus;
-    row('corpus', `${String(k.source)}: ${group(Number(k.tokens))} tokens (${group(Number(k.trainTokens))} training, ${group(Number(k.valTokens))} validation, --val-frac ${String(c.valFrac)})`);
+    const split = typeof c.valFile === 'string' ? `${group(Number(k.valTokens))} validation in --val ${c.valFile}` : `${group(Number(k.valTokens))} validation, --val-frac ${String(c.valFrac)}`;
+    row('corpus', `${String(k.source)}: ${group(Number(k.tokens))} tokens (${group(Number(k.trainTokens))} training, ${split})`);
   }
   const bits = (nats: number) => `${nats.toFixed(4)} nats/token = ${(nats / Math.LN2).toFixed(4)} ${bitsUnit(v.level)}`;
   if (t.smoothLoss !== null) row('loss', `training ${bits(t.smoothLoss)} (smoothed)`);

@@ -38,8 +38,14 @@ export interface TrainConfig {
   sampleLength: number;
   /** Save a checkpoint every this many iterations (0 = only at the end and on interrupt). */
   saveEvery: number;
-  /** Fraction of the corpus, at its end, held out for validation. */
+  /** Fraction of the corpus, at its end, held out for validation (0 with valFile). */
   valFrac: number;
+  /**
+   * Validate on this text file (read with the model's vocabulary, as `charnn eval` reads text)
+   * instead of the corpus's tail; the whole corpus trains. Absent in files written before it
+   * existed, and for runs that validate on the tail.
+   */
+  valFile?: string;
 }
 
 export function validateTrainConfig(c: TrainConfig): void {
@@ -61,5 +67,11 @@ export function validateTrainConfig(c: TrainConfig): void {
   requireNonNegativeInteger('--plateau-patience', c.plateauPatience ?? 0);
   if (c.schedule) validateSchedule(c.schedule);
   if (!(c.valFrac >= 0 && c.valFrac < 1)) throw new UsageError(`--val-frac must be in [0, 1), got ${c.valFrac}`);
+  if (c.valFile !== undefined && c.valFrac > 0) throw valSourcesConflict();
   if (!Number.isInteger(c.seed) || c.seed < 0 || c.seed > 0xffffffff) throw new UsageError(`--seed must be an integer in [0, 2^32), got ${c.seed}`);
+}
+
+/** --val FILE and --val-frac both given: two ways to choose the validation data. */
+export function valSourcesConflict(): UsageError {
+  return new UsageError('--val and --val-frac cannot be used together', 'validate on a file of its own (--val FILE) or on the tail of the corpus (--val-frac F), not both');
 }

@@ -8,6 +8,8 @@ import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.j
 import { hashFile } from '../data/content-hash.js';
 import { openCorpus } from '../data/source.js';
 import { type TokenCache, type TokenReader, buildTokenCache, cacheKeyFor, openTokenCache } from '../data/token-cache.js';
+import { EncodedText } from '../data/encoded-text.js';
+import { defaultUnknownPolicy, summarizeUnknown } from '../data/encoder.js';
 import { UNK_TOKEN, Vocabulary } from '../data/vocabulary.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { type ModelConfig, gateWidth } from '../model/config.js';
@@ -81,6 +83,52 @@ export interface ResumeInfo {
   addedTokens: string[];
   /** Tokens read as <unk> (--new-tokens unk). */
   unknownTokens: string[];
+  /**
+   * With --val FILE: the file has the tokens the run validated on (false when it changed, or
+   * the vocabulary grew: the best validation loss so far was measured on other tokens).
+   */
+  sameValidation: boolean;
+}
+
+/**
+ * The validation text of a run with --val FILE, read with the model's vocabulary as `charnn
+ * eval` reads a text by default: at character level, characters the vocabulary lacks are
+ * dropped; at word level they read as <unk>.
+ */
+export interface ValidationText {
+  /** The path as given. */
+  file: string;
+  /** Its ids in the model's vocabulary. */
+  tokens: EncodedText;
+  /** CRC-32 of those ids (stored in checkpoints; tells a resumed run whether it changed). */
+  checksum: number;
+}
+
+/**
+ * Read `file` through `vocabulary` for validation.
+ * @throws CharnnError for a missing or unreadable file, invalid UTF-8 (per `tokenizer`), or
+ * fewer than 2 tokens in the vocabulary (nothing to score).
+ */
+export async function openValidationText(file: string, vocabulary: Vocabulary, tokenizer: TokenizerConfig): Promise<ValidationText> {
+  const tokens = await EncodedText.encode(vocabulary, openCorpus(file), { unknown: defaultUnknownPolicy(vocabulary), invalidUtf8: tokenizer.invalidUtf8 });
+  if (tokens.length < 2) {
+    tokens.close();
+    const dropped = tokens.tokensRead > tokens.length ? ` (${tokens.tokensRead - tokens.length} more outside the model's vocabulary are dropped)` : '';
+    throw new CharnnError(
+      `validation file ${file} has ${tokens.length} token${tokens.length === 1 ? '' : 's'} the model can read${dropped}; at least 2 are needed to score a prediction`,
+      'pass a longer --val file, or validate on the corpus tail with --val-frac',
+    );
+  }
+  return { file, tokens, checksum: tokenChecksum(tokens) };
+}
+
+/** One line for the log: the file, its tokens, and what became of those the vocabulary lacks. */
+export function describeValidation(v: ValidationText, vocabulary: Vocabulary): string {
+  const u = v.tokens.unknown;
+  const noun = vocabulary.level === 'char' ? 'characters' : 'tokens';
+  const unknown =
+    u.count === 0 ? '' : `; ${u.count.toLocaleString('en-US')} ${noun} outside the vocabulary ${u.rule === 'unk' ? `read as ${UNK_TOKEN}` : 'dropped'} (${summarizeUnknown(u)}), as charnn eval does`;
+  return `validating on ${v.file}: ${v.tokens.length.toLocaleString('en-US')} tokens${unknown}`;
 }
 
 /** The most parameters a model may have: each tensor and every optimizer slot must fit in memory. */
@@ -277,6 +325,8 @@ export class TrainingSession {
     readonly trainer: Trainer,
     readonly trainTokens: number,
     readonly valTokens: number,
+    /** The validation text of a run with --val FILE (else validation reads the corpus tail). */
+    readonly validation: ValidationText | null,
     /** Set when the session continues a checkpoint. */
     readonly resumed: ResumeInfo | null = null,
   ) {}
@@ -289,17 +339,20 @@ export class TrainingSession {
   static async create(setup: TrainingSetup): Promise<TrainingSession> {
     validateTrainConfig(setup.train);
     const { cache } = await prepareCorpus(setup.corpus, setup.tokenizer, setup.cacheDir, setup.onTokenizeProgress);
+    let validation: ValidationText | null = null;
     try {
       const vocabulary = cache.vocab;
       const t = setup.train;
-      const { data, trainTokens, valTokens } = trainerData(cache, t, vocabulary);
+      if (t.valFile !== undefined) validation = await openValidationText(t.valFile, vocabulary, setup.tokenizer);
+      const { data, trainTokens, valTokens } = trainerData(cache, t, vocabulary, validation);
       const modelConfig: ModelConfig = { ...setup.model, vocabSize: vocabulary.size };
       checkModelSize(modelConfig);
       const model = Model.create(setup.backend, modelConfig, t.seed);
       const trainer = Trainer.fresh(model, t, data);
-      return new TrainingSession(setup.corpus, setup.tokenizer, setup.out, cache, vocabulary, trainer, trainTokens, valTokens);
+      return new TrainingSession(setup.corpus, setup.tokenizer, setup.out, cache, vocabulary, trainer, trainTokens, valTokens, validation);
     } catch (err) {
       cache.close();
+      validation?.tokens.close();
       throw err;
     }
   }
@@ -315,11 +368,13 @@ export class TrainingSession {
     const stored = from.meta.training;
     validateTrainConfig(t);
     const { cache } = await prepareCorpus(setup.corpus, setup.tokenizer, setup.cacheDir, setup.onTokenizeProgress);
+    let validation: ValidationText | null = null;
     try {
       const corpusName = setup.corpus === '-' ? 'stdin' : setup.corpus;
       const { vocabulary, map, added, unknown } = reconcileVocabulary(from.vocabulary, cache.vocab, setup.newTokens, corpusName);
       const tokens: TokenReader = map ? new MappedTokens(cache, map) : cache;
-      const { data, trainTokens, valTokens } = trainerData(tokens, t, vocabulary);
+      if (t.valFile !== undefined) validation = await openValidationText(t.valFile, vocabulary, setup.tokenizer);
+      const { data, trainTokens, valTokens } = trainerData(tokens, t, vocabulary, validation);
       const checksum = tokenChecksum(tokens);
       const sc = stored.corpus;
       const sameCorpus =
@@ -361,12 +416,14 @@ export class TrainingSession {
           if (c) backend.write(c, tensorValues(from.checkpoint, `state.${l}.c`, shape));
         });
       }
-      const info: ResumeInfo = { from: from.path, iteration: state.iteration, sameCorpus, addedTokens: added, unknownTokens: unknown };
-      const session = new TrainingSession(setup.corpus, setup.tokenizer, setup.out, cache, vocabulary, trainer, trainTokens, valTokens, info);
+      const sameValidation = validation !== null && sc.valChecksum === validation.checksum && sc.valTokens === validation.tokens.length;
+      const info: ResumeInfo = { from: from.path, iteration: state.iteration, sameCorpus, addedTokens: added, unknownTokens: unknown, sameValidation };
+      const session = new TrainingSession(setup.corpus, setup.tokenizer, setup.out, cache, vocabulary, trainer, trainTokens, valTokens, validation, info);
       session.checksum = checksum;
       return session;
     } catch (err) {
       cache.close();
+      validation?.tokens.close();
       throw err;
     }
   }
@@ -390,6 +447,7 @@ export class TrainingSession {
             trainTokens: this.trainTokens,
             valTokens: this.valTokens,
             checksum: this.checksum,
+            ...(this.validation ? { valChecksum: this.validation.checksum } : {}),
           },
           state: { ...tr.state, rng: tr.rng.state() },
           optimizerStep: tr.optimizer.step,
@@ -404,18 +462,29 @@ export class TrainingSession {
 
   close(): void {
     this.cache.close();
+    this.validation?.tokens.close();
   }
 }
 
-/** The batcher over the training split and the validation region of a corpus's tokens. */
-function trainerData(tokens: TokenReader, t: TrainConfig, vocabulary: Vocabulary): { data: TrainerData; trainTokens: number; valTokens: number } {
-  const [train, val] = splitTrainVal(tokens.length, t.valFrac);
+/**
+ * The batcher over the training split and the validation region: the corpus's tail, or with
+ * --val FILE (valFrac 0, so the whole corpus trains) all of that file's tokens.
+ */
+function trainerData(
+  tokens: TokenReader,
+  t: TrainConfig,
+  vocabulary: Vocabulary,
+  validation: ValidationText | null,
+): { data: TrainerData; trainTokens: number; valTokens: number } {
+  const [train, tail] = splitTrainVal(tokens.length, t.valFrac);
+  const val = validation ? [0, validation.tokens.length] : tail;
   const batcher = new StreamBatcher(tokens, { start: train[0], end: train[1], batch: t.batch, seq: t.seq });
   const data: TrainerData = {
     cache: tokens,
     batcher,
     valStart: val[0],
     valEnd: val[1],
+    ...(validation ? { valReader: validation.tokens } : {}),
     decode: (ids) => vocabulary.decode(ids),
     sampleStartId: startToken(vocabulary),
   };

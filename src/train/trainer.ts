@@ -109,9 +109,11 @@ export interface TrainerData {
   /** The corpus's token ids, in the model's vocabulary. */
   cache: TokenReader;
   batcher: StreamBatcher;
-  /** Validation region [valStart, valEnd) of the cache; empty when valFrac is 0. */
+  /** Validation region [valStart, valEnd) of `valReader`; empty when there is no validation. */
   valStart: number;
   valEnd: number;
+  /** Where validation reads: a text of its own (--val FILE), or when absent the corpus (`cache`). */
+  valReader?: TokenReader;
   /** Turns sampled ids back into text for the progress sample. */
   decode(ids: number[]): string;
   /** Token fed first when sampling without a prime. */
@@ -321,11 +323,11 @@ export class Trainer {
   /** Validation loss and a short sample, reported to the observer; saves a best checkpoint. */
   async validate(observer: TrainObserver): Promise<EvalReport | null> {
     const s = this.state;
-    const { valStart, valEnd, cache } = this.data;
+    const { valStart, valEnd, cache, valReader = cache } = this.data;
     let valLoss = NaN;
     let valTokens = 0;
     if (valEnd - valStart > 1) {
-      const r = await evaluateRegion(this.model, cache, valStart, valEnd, this.config.seq, Math.min(this.config.batch, valEnd - valStart - 1));
+      const r = await evaluateRegion(this.model, valReader, valStart, valEnd, this.config.seq, Math.min(this.config.batch, valEnd - valStart - 1));
       valLoss = r.loss;
       valTokens = r.tokens;
     }

@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { loadGpuJs } from './gpujs.js';
 
 /**
  * Where the gpu backend's buffers ("roots") live, how its kernels run, and the few things done
@@ -216,7 +216,7 @@ const BIND_GROUPS_KEPT = 16384;
 const POOL_BYTES = 512 * 2 ** 20;
 
 export class WebGpuMemory implements RootMemory {
-  private readonly gpujs = createRequire(import.meta.url)('gpu.js') as GpuJsWebGpu;
+  private readonly gpujs = loadGpuJs() as unknown as GpuJsWebGpu;
   private context: GpuJsContext | null = null;
   /** Launches recorded into the shared encoder, and run through gpu.js's own path (first calls). */
   readonly counts = { recorded: 0, direct: 0 };
