@@ -101,6 +101,7 @@ class Streams:
 
 
 def main(args):
+    code = 0
     try:
         run(args)
     except (UsageError, TextError, OSError, RuntimeError, ValueError) as e:
@@ -112,10 +113,18 @@ def main(args):
             print(f"charnn_torch: {message}", file=sys.stderr)
         if os.environ.get("CHARNN_DEBUG"):
             raise
-        sys.exit(2 if isinstance(e, UsageError) else 1)
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        code = 2 if isinstance(e, UsageError) else 1
+    distributed = dist.is_initialized()
+    if distributed:
+        dist.destroy_process_group()
+        # gloo's worker threads can still be joinable when the interpreter tears down its C++
+        # objects, which aborts the process ("terminate called without an active exception")
+        # after the work is done and written. Leave without that teardown.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    if code:
+        sys.exit(code)
 
 
 def check_options(args, world):

@@ -211,7 +211,7 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const epochText = t.progress !== null ? `epoch ${t.progress.toFixed(2)}` : t.epoch !== null ? `epoch ${t.epoch}` : '';
   row('training', [t.iteration !== null ? `iteration ${group(t.iteration)}` : '', epochText, t.tokensSeen !== null ? `${group(t.tokensSeen)} tokens seen` : '', t.elapsedSeconds !== null ? fmtDuration(t.elapsedSeconds) : '', t.backend ? `${t.backend} backend` : ''].filter(Boolean).join(', '));
   const optText = opt ? `${String(opt.name)} lr ${t.lr ?? String(opt.lr)}${opt.lr !== t.lr && t.lr !== null ? ` (from ${String(opt.lr)})` : ''}` : '';
-  more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, `clip ${String(c.clip)}${c.clipNorm ? `, clip-norm ${String(c.clipNorm)}` : ''}`, scheduleText(rec(c.schedule)), typeof c.plateauDecay === 'number' && c.plateauDecay < 1 ? `lr × ${c.plateauDecay} on validation plateaus` : '', `seed ${String(c.seed)}`].filter(Boolean).join(', '));
+  more([optText, `batch ${String(c.batch)} × seq ${String(c.seq)}`, c.clip ? `clip ${String(c.clip)}` : '', c.clipNorm ? `clip-norm ${String(c.clipNorm)}` : '', scheduleText(rec(c.schedule)), typeof c.plateauDecay === 'number' && c.plateauDecay < 1 ? `lr × ${c.plateauDecay} on validation plateaus` : '', `seed ${String(c.seed)}`].filter(Boolean).join(', '));
   if (t.corpus) {
     const k = t.corpus;
     const split = typeof c.valFile === 'string' ? `${group(Number(k.valTokens))} validation in --val ${c.valFile}` : `${group(Number(k.valTokens))} validation, --val-frac ${String(c.valFrac)}`;
