@@ -53,7 +53,7 @@ describe('charnn info (CLI)', { timeout: 20000 }, () => {
     expect(out).toMatch(/^vocabulary {2}\d+ characters \(char level, line endings read as \\n\)$/m);
     expect(out).toMatch(/"\\n" " " "\\""/);
     expect(out).toMatch(/^training {4}iteration 60, epoch [\d.]+, [\d,]+ tokens seen/m);
-    expect(out).toMatch(/^ {12}adagrad lr 0\.1, batch 4 × seq 16, clip-norm 80, warm-up 100, seed 1$/m);
+    expect(out).toMatch(/^ {12}adagrad lr 0\.3, batch 4 × seq 16, clip-norm 80, warm-up 100, cosine decay to 0\.1 × lr, seed 1$/m);
     expect(out).toMatch(/^ {12}validation [\d.]+ nats\/token = [\d.]+ bits\/char at iteration 60/m);
     expect(out).toMatch(/^ {12}validation [▁▂▃▄▅▆▇█]{3} [\d.]+ → [\d.]+ \(iterations 20–60\)$/m);
     const svg = readFileSync(svgPath, 'utf8');

@@ -183,11 +183,12 @@ describe('exact resume with a learning-rate schedule', () => {
     const straight = await fresh(r, n, join(dir, 'sched-straight.charnn'));
     const lrs: number[] = [];
     await straight.trainer.run({ step: (s) => lrs.push(s.lr) });
-    // The rate the updates used: 0.1 * 1/10 first, the full rate at the end of the warm-up, 0.1 * floor last.
-    expect(lrs[0]).toBeCloseTo(0.01, 12);
-    expect(lrs[9]).toBeCloseTo(0.1, 12);
-    expect(lrs[n - 1]).toBeCloseTo(0.01, 12);
-    expect(lrs[34]).toBeCloseTo(0.1 * 0.55, 12);
+    // The rate the updates used: lr/10 first, the full rate at the end of the warm-up, lr × floor last.
+    const lr = defaultOptimizerConfig('adagrad').lr;
+    expect(lrs[0]).toBeCloseTo(lr / 10, 12);
+    expect(lrs[9]).toBeCloseTo(lr, 12);
+    expect(lrs[n - 1]).toBeCloseTo(lr * 0.1, 12);
+    expect(lrs[34]).toBeCloseTo(lr * 0.55, 12);
     const path = join(dir, 'sched.charnn');
     const first = await fresh(r, n, path);
     await trainUntil(first, 4);
@@ -226,7 +227,7 @@ describe('exact resume with a learning-rate schedule', () => {
     // The horizon is the estimate or --iters, the nearer: the rate follows the cosine to it.
     const horizon = Math.min(end, target);
     const factor = horizon - 10 > 0 ? 0.1 + 0.9 * 0.5 * (1 + Math.cos((Math.PI * Math.min(1, (stoppedAt + 1 - 10) / (horizon - 10))))) : 0.1;
-    expect(lrs[0]).toBeCloseTo(0.1 * (stoppedAt + 1 <= 10 ? (stoppedAt + 1) / 10 : factor), 12);
+    expect(lrs[0]).toBeCloseTo(defaultOptimizerConfig('adagrad').lr * (stoppedAt + 1 <= 10 ? (stoppedAt + 1) / 10 : factor), 12);
     const bPath = join(dir, 'timed-b.charnn');
     const b1 = await resume(path, target, { out: bPath, over: { timeSeconds: 1e6 } });
     await trainUntil(b1, stoppedAt + 7);

@@ -50,7 +50,7 @@ export function structuredCorpus(lines = 400): string {
 export function trainTiny(dir: string, name: string, corpusPath: string, options: Record<string, string> = {}): string {
   const out = join(dir, `${name}.charnn`);
   const settings: Record<string, string> = {
-    hidden: '16', layers: '1', batch: '4', seq: '16', iters: '120', 'eval-every': '60', 'sample-length': '0', seed: '1', 'val-frac': '0.1',
+    hidden: '16', layers: '1', batch: '4', seq: '16', iters: '120', 'eval-every': '60', 'sample-length': '0', seed: '1', 'val-frac': '0.1', dropout: '0',
     ...options,
   };
   const args = ['train', corpusPath, '--out', out, '--cache-dir', join(dir, 'cache'), '--backend', 'ts', '--quiet'];

@@ -54,7 +54,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'charnn-torch-train-'));
   corpus = writeCorpus(dir, 'corpus.txt', structuredCorpus());
   const model = join(dir, 'base.charnn');
-  const train = ['train', corpus, '--out', model, '--hidden', '24', '--layers', '2', '--batch', '4', '--seq', '16', '--iters', '20', '--warmup', '0', '--clip', '5', '--clip-norm', '0'];
+  const train = ['train', corpus, '--out', model, '--hidden', '24', '--layers', '2', '--batch', '4', '--seq', '16', '--iters', '20', '--warmup', '0', '--clip', '5', '--clip-norm', '0', '--dropout', '0'];
   for (const args of [[...train, '--seed', '1', '--sample-length', '0', '--cache-dir', join(dir, 'cache'), '--backend', 'ts', '--quiet'], ['export', '-m', model, join(dir, 'base.safetensors')]]) {
     const r = charnn(args);
     if (r.code !== 0) throw new Error(`charnn ${args[0]} failed: ${r.stderr}`);

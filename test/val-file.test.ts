@@ -27,7 +27,7 @@ function validationText(): string {
   return lines.join('\n') + '\n';
 }
 
-const SETTINGS = ['--warmup', '0', '--hidden', '16', '--layers', '1', '--batch', '4', '--seq', '16', '--sample-length', '0', '--seed', '1', '--backend', 'ts'];
+const SETTINGS = ['--warmup', '0', '--lr-schedule', 'constant', '--dropout', '0', '--hidden', '16', '--layers', '1', '--batch', '4', '--seq', '16', '--sample-length', '0', '--seed', '1', '--backend', 'ts'];
 
 interface Events {
   evals: Array<{ iteration: number; valLoss: number; valTokens: number; best: boolean }>;
