@@ -23,8 +23,9 @@ PER_EPOCH=295
 
 if [[ $SIDES == charnn || $SIDES == both ]]; then
   start=$SECONDS
+  # PyTorch's recipe has no warm-up and no decay but the plateau one: charnn's defaults for those are off here.
   node bin/charnn.js train "$DATA/valid.txt" --level word --word-split space "${COMMON[@]}" --clip 0 \
-    --eval-every "$PER_EPOCH" \
+    --warmup 0 --lr-schedule constant --eval-every "$PER_EPOCH" \
     --sample-length 0 --save-every 0 --cache-dir "$OUT" -o "$OUT/wikitext2.charnn" >&2
   seconds=$((SECONDS - start))
   node bin/charnn.js eval -m "$OUT/wikitext2.best.charnn" --unknown unk --json "$DATA/test.txt" | \
