@@ -44,7 +44,7 @@ ap.add_argument("--lr-floor", type=float, default=0.1)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--double", action="store_true", help="train in float64 (to tell rounding from a real difference)")
 args = ap.parse_args()
-DEFAULT_LR = {"adagrad": 0.1, "adam": 2e-3, "rmsprop": 2e-3, "sgd": 1.0}
+DEFAULT_LR = {"adagrad": 0.3, "adam": 2e-3, "rmsprop": 2e-3, "sgd": 1.0}  # charnn's (src/train/optimizer.ts)
 DEFAULT_EPS = {"adagrad": 1e-8, "adam": 1e-8, "rmsprop": 1e-8, "sgd": 0.0}
 lr = args.lr if args.lr is not None else DEFAULT_LR[args.optim]
 eps = args.eps if args.eps is not None else DEFAULT_EPS[args.optim]
