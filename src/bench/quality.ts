@@ -9,8 +9,9 @@ import { type PeerInvocation, peerPython, runPeer } from './peers.js';
  * `charnn bench --quality`: the model each trainer gives for the same wall time. Three runs per
  * seed, one after the other on the same corpus and held-out tail (the last 10%):
  *   - charnn with its defaults (`charnn train CORPUS --time S`),
- *   - charnn with the PyTorch peer's recipe (Adam 2e-3, global-norm clip 5 on the per-token
- *     mean loss = 5·T on charnn's window-summed objective, constant rate),
+ *   - charnn with the PyTorch peer's optimizer recipe (Adam 2e-3, global-norm clip 5 on the
+ *     per-token mean loss = 5·T on charnn's window-summed objective, constant rate; the rest,
+ *     dropout included, charnn's defaults),
  *   - the PyTorch peer, torch_charlstm.py --time-budget S (2x128 LSTM, B 50, T 50).
  * Each validates only at the end (as the peer does), so the whole budget goes to training.
  * charnn runs as a child process, exactly as a user would run it.
