@@ -125,8 +125,8 @@ export function parsePeerOutput(stdout: string): PeerReport {
   throw new Error(`no JSON line with train_chars_per_s in its output${shown ? ` (it printed: ${shown})` : ' (it printed nothing)'}`);
 }
 
-/** Run a command, collecting stdout and stderr; rejects only when it cannot be started. */
-function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+/** Run a command, collecting stdout and stderr; rejects only when it cannot be started (timeoutMs 0 = none). */
+export function exec(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

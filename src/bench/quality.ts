@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CharnnError } from '../errors.js';
-import { type PeerInvocation, peerPython, runPeer } from './peers.js';
+import { type PeerInvocation, exec, peerPython, runPeer } from './peers.js';
 
 /**
  * `charnn bench --quality`: the model each trainer gives for the same wall time. Three runs per
@@ -57,13 +56,7 @@ async function runCharnnTrain(o: QualityOptions, trainer: QualityRun['trainer'],
     ...extra,
   ];
   const command = `charnn ${args.slice(1).join(' ')}`;
-  const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    child.on('error', reject);
-    child.on('close', (c) => resolve({ code: c, stderr: err }));
-  });
+  const { code, stderr } = await exec(process.execPath, args, process.env, 0);
   let steps = 0;
   let seconds = NaN;
   let valLoss = NaN;
