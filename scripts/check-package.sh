@@ -44,7 +44,7 @@ start_ms=$(( $(date +%s%N) / 1000000 ))
 npx_charnn --version > version.txt 2> install.log || { tail -n 20 install.log >&2; fail "npx install of $tgz_name failed"; }
 install_ms=$(( $(date +%s%N) / 1000000 - start_ms ))
 install_s=$(printf '%d.%01d' $(( install_ms / 1000 )) $(( install_ms % 1000 / 100 )))
-install_dir=$(dirname "$(find "$npm_config_cache/_npx" -mindepth 3 -maxdepth 3 -type d -path '*/node_modules/charnn' | head -n 1)")
+install_dir=$(dirname "$(find "$npm_config_cache/_npx" -mindepth 3 -maxdepth 3 -type d -path '*/node_modules/charnn' -print -quit)")
 [ -d "$install_dir" ] || fail "no npx install folder under $npm_config_cache/_npx"
 size_mb=$(( $(du -sk "$install_dir" | cut -f1) / 1024 ))
 mapfile -t dawns < <(find "$install_dir" -type f -name package.json -path '*/node_modules/webgpu/package.json' | sed 's|/package.json$||')
@@ -57,7 +57,7 @@ for d in "${dawns[@]}"; do
   echo "  ${d#"$install_dir"/} $(node -p "require('$d/package.json').version") $(du -sm "$d" | cut -f1) MB"
 done
 echo "check-package: largest packages:"
-du -sm "$install_dir"/* "$install_dir"/@*/* 2>/dev/null | sort -rn | head -n 6 | sed "s|$install_dir/|  |"
+du -sm "$install_dir"/* "$install_dir"/@*/* 2>/dev/null | sort -rn | awk 'NR <= 6' | sed "s|$install_dir/|  |"
 
 # 2. Train and sample through npx, as the README's first command does.
 npx_charnn train in.txt --iters 30 --eval-every 30 --seq 20 --batch 8 --hidden 32 --seed 1 --quiet --out m.charnn \
