@@ -36,7 +36,7 @@ function setState(runner: ReturnType<Model['runner']>, state: Float64Array[]): v
 
 const HIDDEN = 4;
 const cases: Array<{ cell: CellType; layers: number; embed: number; dropout: number; tie?: boolean }> = [];
-for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
+for (const cell of ['rnn', 'lstm', 'gru', 'mlstm'] as CellType[]) {
   for (const layers of [1, 2]) {
     for (const embed of [0, 3]) cases.push({ cell, layers, embed, dropout: 0 });
   }
@@ -71,7 +71,10 @@ describe('gradient check (float64, finite differences)', () => {
       runner.setWindow(inputs, targets);
       runner.trainStep(grads, 1 / (T * B), seed);
 
-      const h = 1e-5;
+      // The mLSTM has gradients near 1e-8 (through products of three weight matrices), where
+      // float64 rounding of the loss over a step of 1e-5 already errs by 3e-11; its losses are
+      // smooth enough for a step of 1e-4 (measured: the same quotient at 1e-3 and 1e-4).
+      const h = cs.cell === 'mlstm' ? 1e-4 : 1e-5;
       let worst = 0;
       model.params.specs.forEach((spec, pi) => {
         const p = cpu(model.params.tensors[pi]).data;

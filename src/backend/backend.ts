@@ -57,6 +57,16 @@ export interface Backend {
   axpy(alpha: number, x: Tensor, y: Tensor): void;
   /** x *= s. */
   scale(x: Tensor, s: number): void;
+  /**
+   * out = a * b elementwise (same size). The multiplicative LSTM's m = (x Wmx) * (h Wmh)
+   * (Krause et al. 2016); out may not alias a or b.
+   */
+  mul(a: Tensor, b: Tensor, out: Tensor): void;
+  /**
+   * The gradient of `mul`: dA = dOut * b, dB = dOut * a (all the same size). dA and dB are
+   * overwritten and may not alias the inputs or each other.
+   */
+  mulBackward(a: Tensor, b: Tensor, dOut: Tensor, dA: Tensor, dB: Tensor): void;
 
   // ---- linear algebra -----------------------------------------------------------------------
   /**

@@ -332,6 +332,29 @@ export class GpuBackend implements Backend {
     this.exec([this.launch(K.SCALE, f32(x), [], [], [s])]);
   }
 
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    const as = f32(a);
+    const bs = f32(b);
+    const o = f32(out);
+    sameSize(as, bs, 'mul');
+    sameSize(as, o, 'mul');
+    this.exec([this.launch(K.MUL, o, [as.storage, bs.storage], [as.offset, bs.offset], [])]);
+  }
+
+  mulBackward(a: Tensor, b: Tensor, dOut: Tensor, dA: Tensor, dB: Tensor): void {
+    const as = f32(a);
+    const bs = f32(b);
+    const d = f32(dOut);
+    const da = f32(dA);
+    const db = f32(dB);
+    for (const t of [bs, d, da, db]) sameSize(as, t, 'mulBackward');
+    // One op, two launches of the same kernel: both read dOut before either result lands.
+    this.exec([
+      this.launch(K.MUL, da, [d.storage, bs.storage], [d.offset, bs.offset], []),
+      this.launch(K.MUL, db, [d.storage, as.storage], [d.offset, as.offset], []),
+    ]);
+  }
+
   // ---- linear algebra -----------------------------------------------------------------------
 
   gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {

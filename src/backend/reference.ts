@@ -90,6 +90,28 @@ export class ReferenceBackend implements Backend {
     for (let i = 0; i < xs.length; i++) xs[i] *= s;
   }
 
+  mul(a: Tensor, b: Tensor, out: Tensor): void {
+    const as = cpu(a).data;
+    const bs = cpu(b).data;
+    const os = cpu(out).data;
+    sameLength(as, bs, 'mul');
+    sameLength(as, os, 'mul');
+    for (let i = 0; i < as.length; i++) os[i] = as[i] * bs[i];
+  }
+
+  mulBackward(a: Tensor, b: Tensor, dOut: Tensor, dA: Tensor, dB: Tensor): void {
+    const as = cpu(a).data;
+    const bs = cpu(b).data;
+    const d = cpu(dOut).data;
+    const da = cpu(dA).data;
+    const db = cpu(dB).data;
+    for (const x of [bs, d, da, db]) sameLength(as, x, 'mulBackward');
+    for (let i = 0; i < as.length; i++) {
+      da[i] = d[i] * bs[i];
+      db[i] = d[i] * as[i];
+    }
+  }
+
   // ---- linear algebra -----------------------------------------------------------------------
 
   gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {

@@ -1,16 +1,18 @@
-import { type ModelConfig, gateWidth } from '../model/config.js';
+import { cellSpec } from '../model/cells/index.js';
+import type { ModelConfig } from '../model/config.js';
 
 /**
  * Floating-point operations of one training step per token (forward + backward), counted as
- * 2 FLOPs per multiply-add of the matrix products the model needs. Per layer, with input width
- * D, hidden width H and gate width G (H for RNN, 4H for LSTM, 3H for GRU):
+ * 2 FLOPs per multiply-add of the matrix products the model needs. Per layer, the cell's own
+ * count (its spec's `flopsPerToken`): each weight matrix is used in three products (forward,
+ * its gradient, and the gradient of what it multiplied), so an LSTM with gate width G = 4H has
  *
  *   recurrent weights Wh [H, G]: forward h_{t-1} Wh, gradient dWh, and dh_{t-1} = dG Wh^T:
  *     3 products of 2*H*G                                                    = 6*H*G
  *   input weights Wx [D, G]: forward x Wx, gradient dWx, and dx = dG Wx^T:   = 6*D*G
  *     D = H above the first layer, D = E for a learned embedding, and D = 0 for one-hot input
  *     (x Wx is a row lookup and dWx a row scatter-add: no multiplications)
- *   output layer W [H, V]: logits, dW and dh:                                = 6*H*V
+ * and the output layer W [H, V]: logits, dW and dh                           = 6*H*V
  *
  * Elementwise work (gate nonlinearities, softmax, dropout, biases, the optimizer) is not
  * counted: it is O(G + V) per token against O(H*G + H*V) for the products. The count is the
@@ -24,12 +26,9 @@ import { type ModelConfig, gateWidth } from '../model/config.js';
  */
 export function flopsPerToken(m: Pick<ModelConfig, 'cell' | 'hidden' | 'layers' | 'embed' | 'vocabSize'>): number {
   const H = m.hidden;
-  const G = gateWidth(m.cell, H);
+  const cell = cellSpec(m.cell);
   let flops = 0;
-  for (let l = 0; l < m.layers; l++) {
-    const D = l === 0 ? m.embed : H;
-    flops += 6 * H * G + 6 * D * G;
-  }
+  for (let l = 0; l < m.layers; l++) flops += cell.flopsPerToken(l === 0 ? m.embed : H, H);
   return flops + 6 * H * m.vocabSize;
 }
 

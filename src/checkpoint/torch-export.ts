@@ -3,7 +3,8 @@ import { ReferenceBackend } from '../backend/reference.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { Vocabulary, type VocabularyJSON } from '../data/vocabulary.js';
 import { CharnnError } from '../errors.js';
-import { CELL_TYPES, type ModelConfig, validateModelConfig } from '../model/config.js';
+import { cellNameList, findCell } from '../model/cells/index.js';
+import { type ModelConfig, validateModelConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
 import { CHARNN_VERSION, loadModelFile, saveModelFile } from './contents.js';
 import { readSafetensors, writeOutputFile, writeSafetensors } from './safetensors.js';
@@ -139,7 +140,7 @@ export function parseDescription(text: string, from: string): ParsedDescription 
   if (d.layout !== LAYOUT_VERSION) throw bad(`tensor layout ${JSON.stringify(d.layout)}; this charnn reads layout ${LAYOUT_VERSION}`);
   const m = d.model;
   if (!isRecord(m)) throw bad('"model" is not an object');
-  if (!CELL_TYPES.includes(m.cell as never)) throw bad(`model.cell ${JSON.stringify(m.cell)} is not rnn, lstm or gru`);
+  if (typeof m.cell !== 'string' || !findCell(m.cell)) throw bad(`model.cell ${JSON.stringify(m.cell)} is not ${cellNameList()}`);
   for (const k of ['vocabSize', 'hidden', 'layers', 'embed', 'dropout'] as const) if (typeof m[k] !== 'number') throw bad(`model.${k} is not a number`);
   if (m.tie !== undefined && typeof m.tie !== 'boolean') throw bad('model.tie is not true or false');
   const model = pickModelConfig(m as unknown as ModelConfig);

@@ -5,6 +5,7 @@ import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../
 import { openCorpus } from '../data/source.js';
 import type { UnknownTokenPolicy } from '../data/vocabulary.js';
 import { UsageError } from '../errors.js';
+import { cellSpec } from '../model/cells/index.js';
 import { DUMP_FORMATS, type DumpFormat, dumpOutputs, runDump } from '../inspect/dump.js';
 import { guardOutputs } from '../util/output-guard.js';
 import { STATE_GROUPS, type StateGroup, quantitiesFor } from '../inspect/states.js';
@@ -85,8 +86,12 @@ async function run(a: ArgumentsCamelCase<DumpArgs>): Promise<void> {
   const loaded = await loadModelFile(a.model, backend);
   const config = loaded.model.config;
   const layers = parseLayers(a.layers, config.layers);
-  const quantities = quantitiesFor(config.cell, layers, groups);
-  if (quantities.length === 0) throw new UsageError(`a ${config.cell.toUpperCase()} has no ${groups.join(' or ')} to dump`, 'a vanilla RNN has h only; a GRU has h and gates');
+  const quantities = quantitiesFor(cellSpec(config.cell), layers, groups);
+  if (quantities.length === 0) {
+    const cell = cellSpec(config.cell);
+    const has = [...new Set(cell.quantities.map((q) => q.group))];
+    throw new UsageError(`a ${cell.title} has no ${groups.join(' or ')} to dump`, `it has ${has.join(', ')}`);
+  }
   // The directory itself must not be an input either (--out text.txt with --format npy).
   guardOutputs('dump', [{ path: a.model, role: 'model' }, { path: a.text, role: 'text' }], dumpOutputs(a.format, a.out, quantities));
   const vocab = loaded.vocabulary;

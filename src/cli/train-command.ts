@@ -9,7 +9,8 @@ import { LINE_ENDINGS, type LineEndings, type TokenizerConfig, canonicalTokenize
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
 import { CharnnError, UsageError } from '../errors.js';
-import { CELL_TYPES, type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
+import { CELLS, CELL_NAMES, DEFAULT_CELL, defaultLayers } from '../model/cells/index.js';
+import { type CellType, type ModelConfig, validateModelConfig } from '../model/config.js';
 import { type TrainConfig, validateTrainConfig, valSourcesConflict } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName, defaultOptimizerConfig } from '../train/optimizer.js';
 import { CONSTANT_SCHEDULE, type LrSchedule, SCHEDULE_KINDS, type ScheduleKind } from '../train/schedule.js';
@@ -78,7 +79,7 @@ interface TrainArgs {
 
 const DEFAULTS = {
   level: 'char',
-  model: 'lstm',
+  model: DEFAULT_CELL,
   hidden: 128,
   layers: 2,
   // 0.1: without it the 2x128 LSTM overfits tinyshakespeare within a 5-minute run (validation
@@ -117,9 +118,9 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('new-tokens', { type: 'string', choices: NEW_TOKEN_POLICIES, describe: d('with --resume: corpus tokens the model lacks: stop, read as <unk> (word level), or grow the vocabulary', 'error') })
     .option('out', { alias: 'o', type: 'string', describe: 'checkpoint path [default: <corpus name>.charnn; with --resume: the resumed file]' })
     .option('level', { type: 'string', choices: ['char', 'word'] as const, describe: d('tokens: Unicode code points or words', DEFAULTS.level) })
-    .option('model', { alias: 'm', type: 'string', choices: CELL_TYPES, describe: d('recurrent cell', DEFAULTS.model) })
+    .option('model', { alias: 'm', type: 'string', choices: CELL_NAMES, describe: d(`recurrent cell: ${CELLS.map((c) => `${c.name} (${c.summary})`).join(', ')}`, DEFAULTS.model) })
     .option('hidden', { type: 'number', describe: d('hidden units per layer', DEFAULTS.hidden) })
-    .option('layers', { type: 'number', describe: 'stacked recurrent layers [default: 2; 1 for --model rnn, as min-char-rnn]' })
+    .option('layers', { type: 'number', describe: `stacked recurrent layers [default: ${DEFAULTS.layers}${CELLS.filter((c) => c.defaultLayers).map((c) => `; ${c.defaultLayers} for --model ${c.name}`).join('')}]` })
     .option('embed', { type: 'number', describe: 'learned embedding size; 0 = one-hot input [default: 0 for char, --hidden for word]' })
     .option('tie', { type: 'boolean', describe: 'tie the output layer to the embedding table (needs --embed = --hidden) [default: false]' })
     .option('dropout', { type: 'number', describe: d('dropout between layers and before the output', DEFAULTS.dropout) })
@@ -215,10 +216,8 @@ function freshConfigs(a: TrainArgs) {
   const model = {
     cell,
     hidden,
-    // A vanilla RNN defaults to one layer, as min-char-rnn: stacked tanh RNNs trained with
-    // Adagrad at lr 0.1 learn slowly and lean on saturated carried state (measured on
-    // tinyshakespeare, 2 layers: smoothed loss 83.6 at 10k iterations against 55.7 for one).
-    layers: a.layers ?? (cell === 'rnn' ? 1 : DEFAULTS.layers),
+    // A cell may have a default of its own (the vanilla RNN's one layer: see cells/rnn.ts).
+    layers: a.layers ?? defaultLayers(cell, DEFAULTS.layers),
     embed: a.embed ?? (level === 'word' ? hidden : 0),
     dropout: a.dropout ?? DEFAULTS.dropout,
     tie: a.tie ?? false,

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { Detokenizer } from '../data/detokenizer.js';
+import { cellTitle } from '../model/cells/index.js';
 import type { DumpContext, DumpWriter } from './dump.js';
 import type { DataOut } from './output.js';
 import type { StateBlock } from './states.js';
@@ -122,7 +123,7 @@ export class HtmlWriter implements DumpWriter {
     const c = this.ctx.model.config;
     const meta: ViewerMeta = {
       title: `${basename(this.ctx.modelPath)} over ${this.ctx.sourceName}`,
-      subtitle: `${c.layers}-layer ${c.cell.toUpperCase()}, ${c.hidden} cells per layer, ${this.ctx.vocab.level} level, ${tokens.toLocaleString('en-US')} tokens; the colour of each token is the chosen cell's value after reading it (blue −1, white 0, red +1)`,
+      subtitle: `${c.layers}-layer ${cellTitle(c.cell)}, ${c.hidden} cells per layer, ${this.ctx.vocab.level} level, ${tokens.toLocaleString('en-US')} tokens; the colour of each token is the chosen cell's value after reading it (blue −1, white 0, red +1)`,
       hidden: c.hidden,
       quantities: this.ctx.quantities.map((q) => ({ layer: q.layer, name: q.name })),
       pattern: this.pattern,

@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { readCheckpointMeta } from '../checkpoint/read.js';
 import { Vocabulary } from '../data/vocabulary.js';
 import { CharnnError } from '../errors.js';
+import { cellTitle } from '../model/cells/index.js';
 import { quoteText } from '../util/visible-text.js';
 
 /** A loss history: [iteration, nats per token] pairs. */
@@ -188,7 +189,7 @@ export function renderInfoText(info: ModelInfo, opts: { vocabLimit?: number } = 
   const more = (value: string) => lines.push(`${''.padEnd(12)}${value}`);
   const m = info.model;
   row('file', `${info.file} (${fmtBytes(info.bytes)}${info.charnnVersion ? `, written by charnn ${info.charnnVersion}` : ''})`);
-  row('model', `${m.cell.toUpperCase()}, ${m.layers} layer${m.layers === 1 ? '' : 's'} × ${m.hidden} units, ${m.embed > 0 ? `embedding ${m.embed}${m.tie ? ' tied to the output layer' : ''}` : 'one-hot input'}, dropout ${m.dropout}`);
+  row('model', `${cellTitle(m.cell)}, ${m.layers} layer${m.layers === 1 ? '' : 's'} × ${m.hidden} units, ${m.embed > 0 ? `embedding ${m.embed}${m.tie ? ' tied to the output layer' : ''}` : 'one-hot input'}, dropout ${m.dropout}`);
   const p = info.parameters;
   const extra = [p.optimizer > 0 ? `${group(p.optimizer)} optimizer state` : '', p.carriedState > 0 ? `${group(p.carriedState)} carried state` : ''].filter(Boolean);
   row('parameters', `${group(p.model)}${extra.length ? ` (file also holds ${extra.join(' and ')} values for resuming)` : ''}`);

@@ -1,6 +1,7 @@
 import { basename, join, resolve } from 'node:path';
 import type { Dataset, File as H5File } from 'h5wasm';
 import { CharnnError } from '../errors.js';
+import { cellSpec, cellTitle } from '../model/cells/index.js';
 import type { DumpContext, DumpWriter } from './dump.js';
 import { openDataOut } from './output.js';
 import type { StateBlock } from './states.js';
@@ -17,12 +18,12 @@ export const LSTMVIS_FILES = {
 export const LSTMVIS_WORD_PATH = 'word_ids';
 
 /**
- * HDF5 dataset paths in states.hdf5 for a quantity, LSTMVis style (layers counted from 1):
- * an LSTM's cell state c is `states<l>` (type state) and its h `output<l>` (type output); a GRU
- * or vanilla RNN has only h, which is its state: `states<l>`.
+ * HDF5 dataset paths in states.hdf5 for a quantity, LSTMVis style (layers counted from 1): in
+ * a cell with a memory cell (LSTM, mLSTM), c is `states<l>` (type state) and h `output<l>`
+ * (type output); a GRU or vanilla RNN has only h, which is its state: `states<l>`.
  */
 export function lstmVisPath(cell: string, layer: number, quantity: string): { path: string; type: 'state' | 'output' } {
-  if (cell === 'lstm') return quantity === 'c' ? { path: `states${layer + 1}`, type: 'state' } : { path: `output${layer + 1}`, type: 'output' };
+  if (cellSpec(cell).hasCellState) return quantity === 'c' ? { path: `states${layer + 1}`, type: 'state' } : { path: `output${layer + 1}`, type: 'output' };
   return { path: `states${layer + 1}`, type: 'state' };
 }
 
@@ -153,7 +154,7 @@ export class LstmVisWriter implements DumpWriter {
     return [
       `# LSTMVis project written by charnn dump --format lstmvis`,
       `name: ${q(basename(this.ctx.modelPath))}`,
-      `description: ${q(`${c.layers}-layer ${c.cell.toUpperCase()}, ${c.hidden} cells per layer, ${this.ctx.vocab.level} level, states over ${this.ctx.sourceName}`)}`,
+      `description: ${q(`${c.layers}-layer ${cellTitle(c.cell)}, ${c.hidden} cells per layer, ${this.ctx.vocab.level} level, states over ${this.ctx.sourceName}`)}`,
       ``,
       `files:`,
       `  states: ${LSTMVIS_FILES.states}`,

@@ -1,18 +1,15 @@
 import type { HostArray } from '../backend/backend.js';
-import type { CellType } from '../model/config.js';
+import type { CellSpec } from '../model/cells/cell.js';
+import { QUANTITY_GROUPS, cellSpec } from '../model/cells/index.js';
 import type { Model, WindowRunner } from '../model/model.js';
 import { copyState } from '../train/evaluate.js';
 
-/** Which quantities a dump records: hidden state h, LSTM cell state c, gate activations. */
-export type StateGroup = 'h' | 'c' | 'gates';
-export const STATE_GROUPS: readonly StateGroup[] = ['h', 'c', 'gates'];
-
-/** The gate names of a cell, in the order the backend stores them (PyTorch's). */
-export function gateNames(cell: CellType): string[] {
-  if (cell === 'lstm') return ['i', 'f', 'g', 'o'];
-  if (cell === 'gru') return ['r', 'z', 'n'];
-  return [];
-}
+/**
+ * Which quantities a dump records, by group: hidden state h, cell state c, gate activations,
+ * and whatever else a cell offers (the mLSTM's m); each cell's spec lists its own.
+ */
+export type StateGroup = string;
+export const STATE_GROUPS: readonly StateGroup[] = QUANTITY_GROUPS;
 
 /** One recorded quantity of one layer: `h`, `c`, or a gate name (`i`, `f`, ... / `r`, `z`, `n`). */
 export interface Quantity {
@@ -21,16 +18,15 @@ export interface Quantity {
 }
 
 /**
- * The quantities a dump of `model` records for the requested groups and layers, layer by layer
- * in the order h, c, gates. c exists only for LSTM and gates only for LSTM and GRU (a vanilla
- * RNN's only activation is h).
+ * The quantities a dump of a `cell` model records for the requested groups and layers, layer
+ * by layer in the order of the cell's `quantities` (h, c, gates, ...). A group the cell lacks
+ * adds nothing (a vanilla RNN's only activation is h).
  */
-export function quantitiesFor(cell: CellType, layers: readonly number[], groups: readonly StateGroup[]): Quantity[] {
+export function quantitiesFor(cell: CellSpec | string, layers: readonly number[], groups: readonly StateGroup[]): Quantity[] {
+  const spec = typeof cell === 'string' ? cellSpec(cell) : cell;
   const out: Quantity[] = [];
   for (const layer of layers) {
-    if (groups.includes('h')) out.push({ layer, name: 'h' });
-    if (groups.includes('c') && cell === 'lstm') out.push({ layer, name: 'c' });
-    if (groups.includes('gates')) for (const g of gateNames(cell)) out.push({ layer, name: g });
+    for (const q of spec.quantities) if (groups.includes(q.group)) out.push({ layer, name: q.name });
   }
   return out;
 }
@@ -97,30 +93,22 @@ export class StateStreamer {
     runner.forward(false);
     const be = this.model.backend;
     const H = this.H;
-    const cell = this.model.config.cell;
     const values: Float32Array[] = [];
-    // Read each needed tensor once; gates are split host-side into one [n, H] array per gate.
-    const cache = new Map<string, HostArray>();
-    const get = async (key: string, read: () => Promise<HostArray>) => {
-      let v = cache.get(key);
-      if (!v) cache.set(key, (v = await read()));
-      return v;
-    };
+    // Read each needed tensor once; a quantity that is a block of columns ([n, W], a gate of
+    // [i|f|g|o]) is cut out host-side into an [n, H] array.
+    const cache = new Map<unknown, HostArray>();
     for (const q of this.quantities) {
-      if (q.name === 'h') {
-        values.push(f32(await get(`h${q.layer}`, () => be.read(runner.layerOutputs(q.layer)))));
-      } else if (q.name === 'c') {
-        const t = runner.layerCells(q.layer);
-        if (!t) throw new Error(`layer ${q.layer} has no cell state`);
-        values.push(f32(await get(`c${q.layer}`, () => be.read(t))));
-      } else {
-        const gates = await get(`g${q.layer}`, () => be.read(runner.layerGates(q.layer)));
-        const k = gateNames(cell).indexOf(q.name);
-        const G = gates.length / n;
-        const out = new Float32Array(n * H);
-        for (let t = 0; t < n; t++) out.set(gates.subarray(t * G + k * H, t * G + (k + 1) * H), t * H);
-        values.push(out);
+      const { tensor, offset } = runner.layerRecorded(q.layer, q.name);
+      let all = cache.get(tensor);
+      if (!all) cache.set(tensor, (all = await be.read(tensor)));
+      const W = all.length / n;
+      if (W === H) {
+        values.push(f32(all));
+        continue;
       }
+      const out = new Float32Array(n * H);
+      for (let t = 0; t < n; t++) out.set(all.subarray(t * W + offset, t * W + offset + H), t * H);
+      values.push(out);
     }
     const block: StateBlock = {
       start: this.position,

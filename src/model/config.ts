@@ -1,11 +1,13 @@
 import { UsageError } from '../errors.js';
 import { requirePositiveInteger } from '../util/checks.js';
+import { cellNameList, findCell } from './cells/index.js';
 
-export type CellType = 'rnn' | 'lstm' | 'gru';
-export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
+/** A cell's name, one of `CELL_NAMES` (model/cells/index.ts). */
+export type CellType = string;
 
 /** Everything that fixes a model's shape; stored in every checkpoint. */
 export interface ModelConfig {
+  /** The recurrent cell's name (model/cells/). */
   cell: CellType;
   /** Number of tokens in the vocabulary (input and output size). */
   vocabSize: number;
@@ -25,13 +27,8 @@ export interface ModelConfig {
   tie?: boolean;
 }
 
-/** Pre-activation width per layer: the cell's gates side by side. */
-export function gateWidth(cell: CellType, hidden: number): number {
-  return cell === 'lstm' ? 4 * hidden : cell === 'gru' ? 3 * hidden : hidden;
-}
-
 export function validateModelConfig(c: ModelConfig): void {
-  if (!CELL_TYPES.includes(c.cell)) throw new UsageError(`unknown model type '${c.cell}'`, 'use rnn, lstm or gru');
+  if (!findCell(c.cell)) throw new UsageError(`unknown model type '${c.cell}'`, `use ${cellNameList()}`);
   requirePositiveInteger('--hidden', c.hidden);
   requirePositiveInteger('--layers', c.layers);
   requirePositiveInteger('vocabulary size', c.vocabSize);

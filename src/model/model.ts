@@ -1,7 +1,8 @@
 import type { Backend, Tensor } from '../backend/backend.js';
+import type { CellLayer, CellSpec, LayerParams, RecordedValue } from './cells/cell.js';
+import { cellSpec } from './cells/index.js';
 import { type ModelConfig, validateModelConfig } from './config.js';
-import { type LayerParams, LayerWorkspace } from './layer.js';
-import { ParamInitializer, ParamSet, paramSpecs } from './params.js';
+import { ParamInitializer, ParamSet, layerInputWidth, paramSpecs } from './params.js';
 
 /**
  * A stacked recurrent language model: tokens -> (one-hot | embedding) -> L recurrent layers
@@ -43,14 +44,9 @@ export class Model {
   }
 }
 
-function layerParams(set: ParamSet, l: number): LayerParams {
-  const bh = `layers.${l}.bh`;
-  return {
-    Wx: set.get(`layers.${l}.Wx`),
-    Wh: set.get(`layers.${l}.Wh`),
-    b: set.get(`layers.${l}.b`),
-    bh: set.has(bh) ? set.get(bh) : undefined,
-  };
+/** Layer l's entries of a parameter (or gradient) set, by the cell's short names. */
+function layerParams(set: ParamSet, cell: CellSpec, l: number, D: number, H: number): LayerParams {
+  return Object.fromEntries(cell.params(D, H).map((p) => [p.name, set.get(`layers.${l}.${p.name}`)]));
 }
 
 /**
@@ -64,7 +60,10 @@ export class WindowRunner {
   readonly losses: Tensor; // [T*B] nats per position
   private readonly be: Backend;
   private readonly cfg: ModelConfig;
-  private readonly layers: LayerWorkspace[];
+  private readonly cell: CellSpec;
+  private readonly layers: CellLayer[];
+  /** Each layer's parameters and gradients by short name (handles into the ParamSets). */
+  private readonly layerParams: LayerParams[];
   private readonly embedded: Tensor | null; // [T*B, E]
   /** Dropped-out copies of each layer's input (index l, for l > 0 or an embedding) and of the top output. */
   private readonly dropped: Array<Tensor | null>;
@@ -98,8 +97,14 @@ export class WindowRunner {
     this.targets = be.zeros([TB], 'i32');
     this.logits = be.zeros([TB, c.vocabSize]);
     this.losses = be.zeros([TB]);
+    const cell = cellSpec(c.cell);
     this.layers = [];
-    for (let l = 0; l < c.layers; l++) this.layers.push(new LayerWorkspace(be, c.cell, c.hidden, T, B, training));
+    this.layerParams = [];
+    for (let l = 0; l < c.layers; l++) {
+      this.layers.push(cell.layer(be, c.hidden, T, B, training));
+      this.layerParams.push(layerParams(model.params, cell, l, layerInputWidth(c, l), c.hidden));
+    }
+    this.cell = cell;
     this.embedded = c.embed > 0 ? be.zeros([TB, c.embed]) : null;
     this.dropped = this.layers.map((_, l) => {
       if (!useDropout) return null;
@@ -171,7 +176,7 @@ export class WindowRunner {
     for (const l of this.layers) l.resetState();
   }
 
-  /** The carried state tensors, layer by layer: h (and c for LSTM), each [B, H]. */
+  /** The carried state tensors, layer by layer: h (and c for a cell with a memory cell), each [B, H]. */
   stateTensors(): Array<{ h: Tensor; c: Tensor | null }> {
     return this.layers.map((l) => ({ h: l.h, c: l.c }));
   }
@@ -181,15 +186,12 @@ export class WindowRunner {
     return this.layers[l].outputs();
   }
 
-  /** Gate activations of layer l for every position, [T*B, G] (valid after forward). */
-  layerGates(l: number): Tensor {
-    return this.layers[l].pre;
-  }
-
-  /** Cell state of every position for an LSTM layer, [T*B, H]. */
-  layerCells(l: number): Tensor | null {
-    const ws = this.layers[l];
-    return ws.cAll ? this.be.rows(ws.cAll, this.B, this.T * this.B) : null;
+  /**
+   * Where quantity `name` of layer l (one of the cell's `quantities`: h, c, a gate, ...) is for
+   * every position after forward: columns [offset, offset + H) of a [T*B, W] tensor.
+   */
+  layerRecorded(l: number, name: string): RecordedValue {
+    return this.layers[l].recorded(name);
   }
 
   /** Site-specific dropout seed, so each layer's mask differs within a window. */
@@ -209,10 +211,10 @@ export class WindowRunner {
     this.dropoutSeed = dropoutSeed;
     for (let l = 0; l < c.layers; l++) {
       const ws = this.layers[l];
-      const p = layerParams(P, l);
+      const p = this.layerParams[l];
       if (l === 0 && c.embed === 0) {
-        // One-hot input: x @ Wx is a row gather.
-        be.gatherRows(p.Wx, this.inputs, ws.pre);
+        // One-hot input: x @ W is a row gather.
+        for (const proj of ws.inputs) be.gatherRows(p[proj.weight], this.inputs, proj.out);
       } else {
         let x: Tensor;
         if (l === 0) {
@@ -226,7 +228,7 @@ export class WindowRunner {
           be.dropout(x, d, c.dropout, this.seedFor(l));
           x = d;
         }
-        be.gemm(false, false, 1, x, p.Wx, 0, ws.pre);
+        for (const proj of ws.inputs) be.gemm(false, false, 1, x, p[proj.weight], 0, proj.out);
       }
       ws.forward(p);
     }
@@ -272,19 +274,24 @@ export class WindowRunner {
     if (this.droppedTop) be.dropout(dH, dH, c.dropout, this.seedFor(c.layers));
     for (let l = c.layers - 1; l >= 0; l--) {
       const ws = this.layers[l];
-      const p = layerParams(P, l);
-      const g = layerParams(grads, l);
+      const p = this.layerParams[l];
+      const g = layerParams(grads, this.cell, l, layerInputWidth(c, l), c.hidden);
       ws.backward(p, g, dH);
       if (l === 0 && c.embed === 0) {
-        be.fill(g.Wx, 0);
-        be.scatterAddRows(ws.dPre, this.inputs, g.Wx);
+        for (const proj of ws.inputs) {
+          be.fill(g[proj.weight], 0);
+          be.scatterAddRows(proj.dOut, this.inputs, g[proj.weight]);
+        }
         continue;
       }
       const x = this.dropped[l] ?? (l === 0 ? this.embedded! : this.layers[l - 1].outputs());
-      be.gemm(true, false, 1, x, ws.dPre, 0, g.Wx);
-      // Gradient into this layer's input: the layer below's output, or the embedding.
+      // Gradient into this layer's input (the layer below's output, or the embedding): the sum
+      // over the cell's input projections of dOut @ W^T.
       const dX = l === 0 ? this.dEmbedded! : dH;
-      be.gemm(false, true, 1, ws.dPre, p.Wx, 0, dX);
+      ws.inputs.forEach((proj, k) => {
+        be.gemm(true, false, 1, x, proj.dOut, 0, g[proj.weight]);
+        be.gemm(false, true, 1, proj.dOut, p[proj.weight], k === 0 ? 0 : 1, dX);
+      });
       if (this.dropped[l]) be.dropout(dX, dX, c.dropout, this.seedFor(l));
       if (l === 0) return this.embeddingGrad(dX, grads);
     }

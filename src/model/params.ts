@@ -1,55 +1,56 @@
 import type { Backend, Tensor } from '../backend/backend.js';
 import { NumpyRandom } from '../util/numpy-random.js';
 import { Random } from '../util/random.js';
-import { type ModelConfig, gateWidth } from './config.js';
+import type { ParamInit } from './cells/cell.js';
+import { cellSpec } from './cells/index.js';
+import type { ModelConfig } from './config.js';
 
 /** One named parameter: its shape and how it is initialised. */
 export interface ParamSpec {
   name: string;
   shape: number[];
-  init:
-    | { kind: 'uniform'; bound: number }
-    | { kind: 'normal'; std: number }
-    | { kind: 'constant'; value: number }
-    | { kind: 'lstmBias'; hidden: number };
+  init: ParamInit;
 }
 
 /**
  * The parameter list of a model, in a fixed order (checkpoints and optimizers rely on it).
  * Layouts are "input rows times output columns" so forward passes are x @ W:
  *   embed            [V, E]            (only with an embedding)
- *   layers.l.Wx      [D_l, G]          D_0 = E, or V for one-hot input; D_l = H above; G = gate width
- *   layers.l.Wh      [H, G]
- *   layers.l.b       [G]               input-side bias (PyTorch's bias_ih)
- *   layers.l.bh      [G]               GRU only: hidden-side bias (bias_hh), inside r * (h Wh + bh)
+ *   layers.l.<name>  ...               the cell's layer parameters (model/cells/<cell>.ts), for
+ *                                      input width D_0 = E, or V for one-hot input; D_l = H above
  *   out.W            [H, V]            (not with tied weights: the output layer is embed^T)
  *   out.b            [V]
- * Gated cells (LSTM, GRU) start as PyTorch's do (uniform in +-1/sqrt(H)); the LSTM forget-gate
- * bias starts at 1 so early gradients flow through the cell state. The vanilla RNN starts as
- * min-char-rnn's (normal, std 0.01): from PyTorch's larger init, a tanh RNN trained with a
- * never-reset carried state learns to lean on saturated units of that state and then predicts
- * badly from a fresh zero state (measured: validation 8.7 vs 2.2 nats/char on tinyshakespeare).
+ * The output weights start as the cell's weights do (its `weightInit`); the embedding uniform
+ * in +-0.1.
  */
 export function paramSpecs(c: ModelConfig): ParamSpec[] {
+  const cell = cellSpec(c.cell);
   const H = c.hidden;
-  const G = gateWidth(c.cell, H);
-  const weight: ParamSpec['init'] = c.cell === 'rnn' ? { kind: 'normal', std: 0.01 } : { kind: 'uniform', bound: 1 / Math.sqrt(H) };
   const specs: ParamSpec[] = [];
   if (c.embed > 0) specs.push({ name: 'embed', shape: [c.vocabSize, c.embed], init: { kind: 'uniform', bound: 0.1 } });
   for (let l = 0; l < c.layers; l++) {
-    const D = l > 0 ? H : c.embed > 0 ? c.embed : c.vocabSize;
-    specs.push({ name: `layers.${l}.Wx`, shape: [D, G], init: weight });
-    specs.push({ name: `layers.${l}.Wh`, shape: [H, G], init: weight });
-    specs.push({
-      name: `layers.${l}.b`,
-      shape: [G],
-      init: c.cell === 'lstm' ? { kind: 'lstmBias', hidden: H } : { kind: 'constant', value: 0 },
-    });
-    if (c.cell === 'gru') specs.push({ name: `layers.${l}.bh`, shape: [G], init: { kind: 'constant', value: 0 } });
+    for (const p of cell.params(layerInputWidth(c, l), H)) specs.push({ ...p, name: `layers.${l}.${p.name}` });
   }
-  if (!c.tie) specs.push({ name: 'out.W', shape: [H, c.vocabSize], init: weight });
+  if (!c.tie) specs.push({ name: 'out.W', shape: [H, c.vocabSize], init: cell.weightInit(H) });
   specs.push({ name: 'out.b', shape: [c.vocabSize], init: { kind: 'constant', value: 0 } });
   return specs;
+}
+
+/** The width of layer l's input: H above the first layer, else E, or V for one-hot input. */
+export function layerInputWidth(c: ModelConfig, l: number): number {
+  return l > 0 ? c.hidden : c.embed > 0 ? c.embed : c.vocabSize;
+}
+
+/**
+ * How many parameters a model of this shape has (tied weights have no out.W), computed without
+ * listing them: a forged or mistyped `--layers 1e9` must be refused, not looped over.
+ */
+export function parameterCount(c: ModelConfig): number {
+  const cell = cellSpec(c.cell);
+  const layer = (D: number) => cell.params(D, c.hidden).reduce((n, p) => n + p.shape.reduce((a, b) => a * b, 1), 0);
+  const embed = c.embed > 0 ? c.vocabSize * c.embed : 0;
+  const rest = c.layers > 1 ? (c.layers - 1) * layer(c.hidden) : 0;
+  return embed + layer(layerInputWidth(c, 0)) + rest + (c.tie ? 0 : c.hidden * c.vocabSize) + c.vocabSize;
 }
 
 /**
@@ -78,7 +79,7 @@ export class ParamInitializer {
       const [rows, cols] = spec.shape.length === 2 ? spec.shape : [n, 1];
       for (let j = 0; j < cols; j++) for (let i = 0; i < rows; i++) v[i * cols + j] = this.normals.normal() * init.std;
     } else if (init.kind === 'constant') v.fill(init.value);
-    else v.fill(1, init.hidden, 2 * init.hidden); // [i | f | g | o]: the f block
+    else init.values.forEach((value, k) => v.fill(value, k * init.hidden, (k + 1) * init.hidden));
     return v;
   }
 }

@@ -12,9 +12,9 @@ import { EncodedText } from '../data/encoded-text.js';
 import { defaultUnknownPolicy, summarizeUnknown } from '../data/encoder.js';
 import { UNK_TOKEN, Vocabulary } from '../data/vocabulary.js';
 import { CharnnError, UsageError } from '../errors.js';
-import { type ModelConfig, gateWidth } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import { Model } from '../model/model.js';
-import { ParamInitializer, type ParamSpec, paramSpecs } from '../model/params.js';
+import { ParamInitializer, type ParamSpec, parameterCount, paramSpecs } from '../model/params.js';
 import { startToken } from '../sample/generate.js';
 import { type TrainConfig, validateTrainConfig } from './config.js';
 import { Optimizer } from './optimizer.js';
@@ -133,14 +133,6 @@ export function describeValidation(v: ValidationText, vocabulary: Vocabulary): s
 
 /** The most parameters a model may have: each tensor and every optimizer slot must fit in memory. */
 export const MAX_PARAMETERS = 2 ** 31;
-
-/** How many parameters a model of this shape has, computed without building it. */
-export function parameterCount(c: ModelConfig): number {
-  const G = gateWidth(c.cell, c.hidden);
-  const perLayer = (D: number) => D * G + c.hidden * G + G * (c.cell === 'gru' ? 2 : 1);
-  const first = c.embed > 0 ? c.vocabSize * c.embed + perLayer(c.embed) : perLayer(c.vocabSize);
-  return first + (c.layers - 1) * perLayer(c.hidden) + c.hidden * c.vocabSize + c.vocabSize;
-}
 
 /**
  * Refuse a model too large to allocate (say --layers 1e9) with a usage error instead of running

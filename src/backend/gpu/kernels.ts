@@ -63,6 +63,8 @@ export const FILL = guarded('fill', [], [], ['value'], 'return value;');
 export const COPY = guarded('copy', ['src'], ['sOff'], [], 'return src[sOff + e];');
 export const AXPY = guarded('axpy', ['x'], ['xOff'], ['alpha'], 'return old[i] + alpha * x[xOff + e];');
 export const SCALE = guarded('scale', [], [], ['s'], 'return old[i] * s;');
+/** out = a * b; the gradient of a product is two of them (dA = dOut * b, dB = dOut * a). */
+export const MUL = guarded('mul', ['a', 'b'], ['aOff', 'bOff'], [], 'return a[aOff + e] * b[bOff + e];');
 export const CLIP = guarded('clip', [], [], ['limit'], 'const v = old[i];\nif (v > limit) { return limit; }\nif (v < -limit) { return -limit; }\nreturn v;');
 
 // ---- linear algebra ----------------------------------------------------------------------------
