@@ -6,7 +6,8 @@
     save(model, desc, "tuned.safetensors")              # then: charnn import tuned.safetensors -o tuned.charnn
 
 The model is PyTorch's examples/word_language_model RNNModel: encoder (nn.Embedding; none for
-one-hot input) -> rnn (nn.RNN tanh | nn.LSTM | nn.GRU) -> decoder (nn.Linear), so its
+one-hot input) -> rnn (the cell's module from CELLS: nn.RNN tanh | nn.LSTM | nn.GRU | MLSTM)
+-> decoder (nn.Linear), so its
 state_dict names are the tensor names in the file. Files are safetensors with the charnn
 description (model config, tokenizer, vocabulary) as JSON in the metadata under "charnn" and in
 a sidecar .json beside them. The `safetensors` package is used when it is installed; otherwise a
@@ -45,6 +46,68 @@ LAYOUT_VERSION = 1
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 
 
+class MLSTM(nn.Module):
+    """The multiplicative LSTM (Krause et al. 2016), charnn's `--model mlstm`, as a stack of layers
+    shaped like nn.LSTM's interface: forward(x [T, B, D], (h, c) each [L, B, H] or None) ->
+    (out [T, B, H], (h, c)). Per layer l and step:
+        m = (x @ weight_mx^T) * (h_prev @ weight_mh^T)
+        i, f, g, o = chunks of x @ weight_ih^T + m @ weight_hh^T + bias; c = f c_prev + i g; h = o tanh(c)
+    with sigmoid i, f, o and tanh g (PyTorch's gate order, as charnn's). Dropout p on every layer's
+    output but the last, in training, as nn.LSTM's `dropout`."""
+
+    def __init__(self, input_size, hidden_size, num_layers, dropout=0.0):
+        super().__init__()
+        self.hidden_size, self.num_layers, self.dropout = hidden_size, num_layers, dropout
+        H = hidden_size
+        for l in range(num_layers):
+            D = input_size if l == 0 else H
+            # Registered in the order charnn's torch mapping lists them (model/cells/mlstm.ts).
+            setattr(self, f"weight_ih_l{l}", nn.Parameter(torch.empty(4 * H, D)))
+            setattr(self, f"weight_mx_l{l}", nn.Parameter(torch.empty(H, D)))
+            setattr(self, f"weight_mh_l{l}", nn.Parameter(torch.empty(H, H)))
+            setattr(self, f"weight_hh_l{l}", nn.Parameter(torch.empty(4 * H, H)))
+            setattr(self, f"bias_l{l}", nn.Parameter(torch.empty(4 * H)))
+        bound = 1 / H**0.5
+        for w in self.parameters():
+            nn.init.uniform_(w, -bound, bound)
+
+    def forward(self, x, state=None):
+        T, B, _ = x.shape
+        H = self.hidden_size
+        if state is None:
+            zeros = x.new_zeros(self.num_layers, B, H)
+            state = (zeros, zeros)
+        hs, cs = [], []
+        for l in range(self.num_layers):
+            w_ih, w_mx, w_mh, w_hh, b = (getattr(self, f"{n}_l{l}") for n in ("weight_ih", "weight_mx", "weight_mh", "weight_hh", "bias"))
+            h, c = state[0][l], state[1][l]
+            xg = x @ w_ih.T + b  # [T, B, 4H]: the input side of every step at once
+            xm = x @ w_mx.T  # [T, B, H]
+            out = []
+            for t in range(T):
+                m = xm[t] * (h @ w_mh.T)
+                i, f, g, o = (xg[t] + m @ w_hh.T).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
+                out.append(h)
+            x = torch.stack(out)
+            if l < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, self.training)
+            hs.append(h)
+            cs.append(c)
+        return x, (torch.stack(hs), torch.stack(cs))
+
+
+# The recurrent module of each charnn cell (`model.cell`): (input size, H, L, dropout) -> module
+# whose state_dict names are those charnn's cell spec maps to (src/model/cells/<cell>.ts, `torch`).
+CELLS = {
+    "rnn": lambda D, H, L, p: nn.RNN(D, H, L, dropout=p, nonlinearity="tanh"),
+    "lstm": lambda D, H, L, p: nn.LSTM(D, H, L, dropout=p),
+    "gru": lambda D, H, L, p: nn.GRU(D, H, L, dropout=p),
+    "mlstm": lambda D, H, L, p: MLSTM(D, H, L, dropout=p),
+}
+
+
 class CharnnModel(nn.Module):
     """charnn's recurrent language model, parameter for parameter.
 
@@ -57,11 +120,12 @@ class CharnnModel(nn.Module):
         m = description["model"]
         self.cell, self.vocab_size, self.hidden, self.layers = m["cell"], m["vocabSize"], m["hidden"], m["layers"]
         V, H, L, E, p = self.vocab_size, self.hidden, self.layers, m["embed"], m["dropout"]
+        if self.cell not in CELLS:
+            raise ValueError(f"unknown cell {self.cell!r}: this charnn_torch.py knows {', '.join(CELLS)}")
         self.encoder = nn.Embedding(V, E) if E > 0 else None  # weight: [V, E]
-        rnn_class = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[self.cell]
-        extra = {"nonlinearity": "tanh"} if self.cell == "rnn" else {}
-        # weight_ih_l{l}: [G, D], weight_hh_l{l}: [G, H], bias_ih_l{l} / bias_hh_l{l}: [G]; G = 1, 4 or 3 x H.
-        self.rnn = rnn_class(E if E > 0 else V, H, L, dropout=p if L > 1 else 0.0, **extra)
+        # The cell's module: for rnn, lstm and gru PyTorch's own (weight_ih_l{l}: [G, D],
+        # weight_hh_l{l}: [G, H], bias_ih_l{l} / bias_hh_l{l}: [G]; G = 1, 4 or 3 x H); MLSTM above.
+        self.rnn = CELLS[self.cell](E if E > 0 else V, H, L, p if L > 1 else 0.0)
         self.drop = nn.Dropout(p)
         self.decoder = nn.Linear(H, V)  # weight: [V, H], bias: [V]
         if m.get("tie"):
@@ -69,7 +133,7 @@ class CharnnModel(nn.Module):
 
     def forward(self, ids, state=None):
         """ids: [T, B] long. Returns logits [T, B, V] and the state to carry into the next call
-        (h, or (h, c) for LSTM; each [layers, B, H]). state=None starts from zeros, as charnn."""
+        (h, or (h, c) for a cell with a memory cell; each [layers, B, H]). state=None starts from zeros, as charnn."""
         if self.encoder is not None:
             x = self.drop(self.encoder(ids))  # [T, B, E]
         else:
@@ -255,7 +319,7 @@ def main(argv):
     mk = sub.add_parser("make-model", help="build, briefly train and save a character-level model")
     mk.add_argument("out")
     mk.add_argument("--text", required=True)
-    mk.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="lstm")
+    mk.add_argument("--cell", choices=list(CELLS), default="lstm")
     mk.add_argument("--hidden", type=int, default=16)
     mk.add_argument("--layers", type=int, default=1)
     mk.add_argument("--embed", type=int, default=0)

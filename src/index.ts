@@ -15,7 +15,7 @@ export { Trainer, type TrainState, type TrainObserver, type StepReport, type Eva
 export { evaluateRegion, type EvalResult, type TokenSource } from './train/evaluate.js';
 export { TrainingSession, prepareCorpus, bestPathFor, type TrainingSetup } from './train/session.js';
 export * from './checkpoint/index.js';
-export { saveModelFile, loadModelFile, CHARNN_VERSION, type ModelFileMeta, type LoadedModelFile } from './checkpoint/contents.js';
+export { saveModelFile, loadModelFile, CHARNN_VERSION, type ModelFileMeta, type LoadedModelFile } from './modelfile/contents.js';
 export { Sampler, pick, DEFAULT_SAMPLING, type SamplingOptions } from './sample/sampler.js';
 export { generate, startToken, type GenerateOptions } from './sample/generate.js';
 export { Random } from './util/random.js';
@@ -23,6 +23,6 @@ export { CharnnError, UsageError } from './errors.js';
 export { evaluateText, type TextEvalOptions, type TextEvalResult, type EvalSplit } from './inspect/eval.js';
 export { runDump, DUMP_FORMATS, type DumpFormat, type DumpOptions, type DumpResult } from './inspect/dump.js';
 export { describeModelFile, renderInfoText, renderInfoJSON, lossCurveSvg, type ModelInfo } from './inspect/info.js';
-export { readTrainingFile, type TrainingFile } from './checkpoint/contents.js';
-export { exportTorchModel, importTorchModel, sidecarPathFor, type TorchModelDescription } from './checkpoint/torch-export.js';
-export { readSafetensors, writeSafetensors, type SafetensorsContents, type SafetensorsTensor } from './checkpoint/safetensors.js';
+export { readTrainingFile, type TrainingFile } from './modelfile/contents.js';
+export { exportTorchModel, importTorchModel, sidecarPathFor, type TorchModelDescription } from './modelfile/torch-export.js';
+export { readSafetensors, writeSafetensors, type SafetensorsContents, type SafetensorsTensor } from './modelfile/safetensors.js';

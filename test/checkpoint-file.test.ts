@@ -296,14 +296,14 @@ for (let i = 0; i < 40; i++) await writeCheckpoint(path, checkpoint);
 });
 
 /**
- * Compiles src/checkpoint (and the errors and visible-text modules it uses) to plain JavaScript, so a child
+ * Compiles src/checkpoint (and the errors and util modules it uses) to plain JavaScript, so a child
  * process can run the real code: Node 20 cannot load TypeScript itself.
  */
 async function compileCheckpointModule(outDir: string): Promise<string> {
   const srcRoot = fileURLToPath(new URL('../src/', import.meta.url));
   const files = [
     'errors.ts',
-    'util/visible-text.ts',
+    ...['visible-text.ts', 'crc32.ts', 'fs-errors.ts', 'temp-file.ts'].map((f) => `util/${f}`),
     ...(await readdir(join(srcRoot, 'checkpoint'))).filter((f) => f.endsWith('.ts')).map((f) => `checkpoint/${f}`),
   ];
   await mkdir(join(outDir, 'checkpoint'), { recursive: true });

@@ -1,7 +1,7 @@
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CharnnError } from '../src/errors.js';
-import { crc32, tableCrc32 } from '../src/checkpoint/crc32.js';
+import { crc32, tableCrc32 } from '../src/util/crc32.js';
 import { checkpointChunks, planCheckpoint } from '../src/checkpoint/encode.js';
 import {
   type Checkpoint,

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { CharnnError } from '../src/errors.js';
-import { crc32 } from '../src/checkpoint/crc32.js';
+import { crc32 } from '../src/util/crc32.js';
 import { CheckpointFormatError, type CheckpointProblem } from '../src/checkpoint/format-error.js';
 import type { Checkpoint } from '../src/checkpoint/types.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
-import { type LoadedModelFile, loadModelFile } from '../src/checkpoint/contents.js';
+import { type LoadedModelFile, loadModelFile } from '../src/modelfile/contents.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
 import { type StateBlock, StateStreamer, quantitiesFor } from '../src/inspect/states.js';
 import { dictLine, dictText, loadH5wasm } from '../src/inspect/lstmvis.js';

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
 import { readCheckpointMeta } from '../src/checkpoint/read.js';
-import { type LoadedModelFile, loadModelFile } from '../src/checkpoint/contents.js';
+import { type LoadedModelFile, loadModelFile } from '../src/modelfile/contents.js';
 import { VocabularyEncoder } from '../src/data/encoder.js';
 import { evaluateText } from '../src/inspect/eval.js';
 import { charnn, structuredCorpus, trainTiny, writeCorpus } from './sample-helpers.js';

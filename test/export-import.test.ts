@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
-import { loadModelFile, saveModelFile } from '../src/checkpoint/contents.js';
+import { loadModelFile, saveModelFile } from '../src/modelfile/contents.js';
 import {
   type SafetensorsContents,
   decodeSafetensors,
@@ -12,9 +12,9 @@ import {
   halfToFloat,
   readSafetensors,
   writeSafetensors,
-} from '../src/checkpoint/safetensors.js';
-import { DESCRIPTION_KIND, LAYOUT_VERSION, METADATA_DESCRIPTION_KEY, type TorchModelDescription, sidecarPathFor } from '../src/checkpoint/torch-export.js';
-import { type TorchTensor, fromTorchTensors, toTorchTensors, torchTensorSpecs } from '../src/checkpoint/torch-layout.js';
+} from '../src/modelfile/safetensors.js';
+import { DESCRIPTION_KIND, LAYOUT_VERSION, METADATA_DESCRIPTION_KEY, type TorchModelDescription, sidecarPathFor } from '../src/modelfile/torch-export.js';
+import { type TorchTensor, fromTorchTensors, toTorchTensors, torchTensorSpecs } from '../src/modelfile/torch-layout.js';
 import type { TokenizerConfig } from '../src/data/config.js';
 import { Vocabulary } from '../src/data/vocabulary.js';
 import { CharnnError } from '../src/errors.js';
@@ -325,7 +325,7 @@ interface ExportCase {
 }
 
 const exportCases: ExportCase[] = [];
-for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
+for (const cell of ['rnn', 'lstm', 'gru', 'mlstm'] as CellType[]) {
   for (const embed of [0, 6]) {
     for (const layers of [1, 2]) {
       exportCases.push({ name: `${cell} ${embed ? `embed ${embed}` : 'one-hot'} ${layers} layer${layers > 1 ? 's' : ''}`, config: { cell, vocabSize: CHARS.size, hidden: 8, layers, embed, dropout: layers > 1 ? 0.25 : 0 } });
@@ -440,6 +440,31 @@ describe.skipIf(!PYTHON)('PyTorch -> charnn: a model trained in PyTorch, charnn 
     expect(Array.from(loaded.vocabulary.encode('a bed. hello there. herb'))).toEqual(ids);
     const d = maxAbsDiff(await charnnLogProbs(loaded.model, ids), theirs.results[st]);
     console.log(`PyTorch -> charnn, ${name}: max |log p diff| ${d.toExponential(2)}`);
+    expect(d).toBeLessThan(TOLERANCE);
+  });
+});
+
+describe.skipIf(!PYTHON)('PyTorch -> charnn: the multiplicative LSTM, trained by charnn_torch.py (its MLSTM module)', { timeout: 120_000 }, () => {
+  it('imports, samples, and matches PyTorch to 1e-4', async () => {
+    const text = 'a cab. a bed. herb ale. hello there.\n'.repeat(30);
+    const tokens = [...new Set(text)].sort();
+    const ids = [...'hello there. a bed. herb'].map((ch) => tokens.indexOf(ch));
+    const corpus = join(dir, 'mlstm-corpus.txt');
+    writeFileSync(corpus, text);
+    const st = join(dir, 'torch-mlstm.safetensors');
+    const report = JSON.parse(python(['make-model', st, '--text', corpus, '--steps', '15', '--seed', '5', '--cell', 'mlstm', '--embed', '6', '--hidden', '8', '--layers', '2', '--dropout', '0.1']).trim());
+    expect(report.last_loss).toBeLessThan(report.first_loss);
+    const model = join(dir, 'torch-mlstm.charnn');
+    const r = charnn(['import', st, '-o', model]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/: 2-layer mLSTM \(hidden 8, embedding 6, \d+ tokens\), [\d,]+ parameters/);
+    const s = charnn(['sample', '-m', model, '--length', '80', '--seed', '3', '--quiet']);
+    expect(s.code, s.stderr).toBe(0);
+    for (const ch of s.stdout) expect(tokens).toContain(ch);
+    const loaded = await loadModelFile(model, new ReferenceBackend());
+    const theirs = pytorchLogProbs([st], ids);
+    const d = maxAbsDiff(await charnnLogProbs(loaded.model, ids), theirs.results[st]);
+    console.log(`PyTorch -> charnn, mlstm embed 6 2 layers dropout 0.1: max |log p diff| ${d.toExponential(2)}`);
     expect(d).toBeLessThan(TOLERANCE);
   });
 });

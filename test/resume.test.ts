@@ -6,7 +6,7 @@ import { ReferenceBackend } from '../src/backend/reference.js';
 import { readCheckpoint } from '../src/checkpoint/read.js';
 import { writeCheckpoint } from '../src/checkpoint/write.js';
 import { seededRandom } from './checkpoint-helpers.js';
-import { readTrainingFile } from '../src/checkpoint/contents.js';
+import { readTrainingFile } from '../src/modelfile/contents.js';
 import type { TokenizerConfig } from '../src/data/config.js';
 import { CharnnError, UsageError } from '../src/errors.js';
 import type { CellType } from '../src/model/config.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
-import { type LoadedModelFile, loadModelFile } from '../src/checkpoint/contents.js';
+import { type LoadedModelFile, loadModelFile } from '../src/modelfile/contents.js';
 import { generate, startToken } from '../src/sample/generate.js';
 import { type SamplingOptions, isArgmaxTemperature } from '../src/sample/sampler.js';
 import { encodeText } from '../src/data/encoder.js';

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../src/checkpoint/safetensors.js';
+import { readSafetensors } from '../src/modelfile/safetensors.js';
 import { charnn, structuredCorpus, writeCorpus } from './sample-helpers.js';
 import { ROOT, findTorchPython } from './torch-helpers.js';
 

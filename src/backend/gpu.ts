@@ -1,8 +1,8 @@
-import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims, shapeSize } from './backend.js';
-import { CharnnError } from '../errors.js';
+import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims } from './backend.js';
 import * as K from './gpu/kernels.js';
-import { type Commit, HostMemory, type KernelFn, type Root, type RootMemory, WebGpuMemory } from './gpu/memory.js';
-import { type GpuJs, loadGpuJs } from './gpu/gpujs.js';
+import { GpuLauncher, GpuTensor, type Storage, checkedSize, gt } from './gpu/launcher.js';
+import { HostMemory, WebGpuMemory } from './gpu/memory.js';
+import { loadGpuJs } from './gpu/gpujs.js';
 import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
 
 /**
@@ -13,16 +13,8 @@ import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
  * kernel sources run as JavaScript loops over Float32Arrays: that is how the tests check the
  * GPU code on machines without one (test/backend-gpu.test.ts).
  *
- * Storage. A tensor is a view (element offset, shape) of a root buffer (gpu/memory.ts). gpu.js
- * kernels have one output, a buffer of their own, so an op on a view runs its kernel over the
- * view's cells and then copies the result into the root at the view's offset. Ops with several
- * outputs (the cells' in-place updates, the optimizers) run one kernel per output, all reading
- * the old contents before any copy lands.
- *
- * Ordering. webgpu kernel calls return Promises (the first call of a kernel compiles it
- * asynchronously), so ops go through one promise queue: an op returns at once, kernels are
- * submitted in op order, and `read` resolves after everything enqueued before it. A kernel that
- * fails makes every later op and read fail with its error.
+ * The machinery (views of root buffers, the queue, kernel cache and launches) is gpu/launcher.ts;
+ * this file is the ops.
  *
  * ids (i32 tensors) live on the device as float32 (exact below 2^24) with a host copy: the host
  * writes every id, so id ranges are checked as the reference checks them and scatterAddRows'
@@ -31,66 +23,7 @@ import { type AdapterFound, installNavigatorGpu } from './gpu/webgpu.js';
 
 export type GpuMode = 'cpu' | 'webgpu';
 
-/** Every index a kernel computes is float32 (gpu.js's WGSL variables are), exact below 2^24. */
-export const MAX_GPU_TENSOR = 2 ** 24;
-
-/** Holds a root once allocated; separate from Storage so the finalizer can release it. */
-class Cell {
-  root: Root | null = null;
-  constructor(readonly memory: RootMemory) {}
-}
-
-const released = new FinalizationRegistry<Cell>((cell) => {
-  if (cell.root) cell.memory.release(cell.root);
-});
-
-class Storage {
-  readonly cell: Cell;
-  /** The host copy of an i32 root (the host writes every id). */
-  readonly host: Int32Array | null;
-  /** Counts the ops that write the root, in call order: tells when a cached transpose is stale. */
-  version = 0;
-  constructor(
-    memory: RootMemory,
-    readonly size: number,
-    readonly dtype: DType,
-  ) {
-    this.cell = new Cell(memory);
-    this.host = dtype === 'i32' ? new Int32Array(size) : null;
-    released.register(this, this.cell);
-  }
-}
-
-export class GpuTensor implements Tensor {
-  readonly size: number;
-  constructor(
-    readonly storage: Storage,
-    /** Element offset of the view in its root. */
-    readonly offset: number,
-    readonly shape: readonly number[],
-    readonly dtype: DType,
-  ) {
-    this.size = shapeSize(shape);
-  }
-}
-
-function gt(t: Tensor): GpuTensor {
-  if (!(t instanceof GpuTensor)) throw new Error('tensor does not belong to the gpu backend');
-  return t;
-}
-
-/** A kernel argument: a tensor's root (read when the kernel runs) or a host array. */
-type Arg = Storage | Float32Array;
-
-/** One kernel run writing `out`: a view (guarded kernels) or a whole scratch root. */
-interface Launch {
-  def: K.KernelDef;
-  constants: Record<string, number>;
-  out: GpuTensor | Storage;
-  arrays: Arg[];
-  ints: number[];
-  floats: number[];
-}
+export { GpuTensor, MAX_GPU_TENSOR } from './gpu/launcher.js';
 
 export interface GpuBackendOptions {
   mode: GpuMode;
@@ -105,19 +38,9 @@ export class GpuBackend implements Backend {
   readonly adapterName: string | null;
   /** Whether that adapter is a software renderer (CHARNN_WEBGPU_SOFTWARE=1, tests). */
   readonly software: boolean;
-  private readonly gpu: GpuJs;
-  private readonly memory: RootMemory;
-  private readonly kernels = new Map<string, KernelFn>();
-  private tail: Promise<void> = Promise.resolve();
-  private failure: unknown = null;
+  private readonly q: GpuLauncher;
   /** The last transpose made of each B of a GEMM (see gemm), kept while B is unchanged. */
   private readonly transposes = new WeakMap<Storage, { offset: number; rows: number; cols: number; version: number; t: Storage }>();
-  /**
-   * Profiling (`charnn bench --profile`): when set, every op waits for the device to finish it
-   * and reports its kernels and the time from its submission to its end (so ops no longer
-   * overlap the host's work, and the run is slower than unprofiled).
-   */
-  profiler: ((op: string, ms: number, flops: number) => void) | null = null;
 
   constructor(opts: GpuBackendOptions) {
     this.mode = opts.mode;
@@ -129,135 +52,32 @@ export class GpuBackend implements Backend {
       installNavigatorGpu(opts.adapter);
     }
     const { GPU } = loadGpuJs();
-    this.gpu = new GPU({ mode: opts.mode });
-    this.memory = opts.mode === 'webgpu' ? new WebGpuMemory() : new HostMemory();
-    void this.enqueue(() => this.memory.init());
+    this.q = new GpuLauncher(new GPU({ mode: opts.mode }), opts.mode === 'webgpu' ? new WebGpuMemory() : new HostMemory());
   }
 
-  // ---- queue --------------------------------------------------------------------------------
-
-  /** Run `fn` after every op enqueued before it; its result, or the first failure. */
-  private enqueue<T>(fn: () => T | Promise<T>): Promise<T> {
-    const p = this.tail.then(() => {
-      if (this.failure !== null) throw this.failure;
-      return fn();
-    });
-    this.tail = p.then(
-      () => undefined,
-      (e: unknown) => {
-        this.failure ??= e;
-      },
-    );
-    return p;
+  /** Profiling (`charnn bench --profile`): see GpuLauncher.profiler. */
+  get profiler(): GpuLauncher['profiler'] {
+    return this.q.profiler;
   }
 
-  /**
-   * The kernel for `def` over `outSize` cells. `slot` tells apart two launches of the same
-   * kernel in one op, whose results must not share the kernel's output buffer.
-   */
-  private kernel(def: K.KernelDef, constants: Record<string, number>, outSize: number, slot: number): KernelFn {
-    const key = `${def.name}|${outSize}|${JSON.stringify(constants)}|${slot}`;
-    let k = this.kernels.get(key);
-    if (!k) {
-      const argumentTypes: Record<string, string> = {};
-      for (const a of def.arrays) argumentTypes[a] = 'Array';
-      for (const a of def.ints) argumentTypes[a] = 'Integer';
-      for (const a of def.floats) argumentTypes[a] = 'Float';
-      k = this.gpu.createKernel(K.kernelSource(def), {
-        output: [outSize],
-        constants,
-        argumentTypes,
-        // The output stays on the device (a handle of the kernel's reused output buffer).
-        pipeline: true,
-        dynamicArguments: def.hostArrays === true,
-      });
-      this.kernels.set(key, k);
-    }
-    return k;
-  }
-
-  /**
-   * Run the launches in order, each over its output view and reading the roots as they were
-   * before the first, then copy the results into the views. Nothing runs for an empty view.
-   */
-  private exec(launches: Launch[]): void {
-    const live = launches.filter((l) => l.out.size > 0);
-    if (live.length === 0) return;
-    for (const l of live) (l.out instanceof GpuTensor ? l.out.storage : l.out).version++;
-    void this.enqueue(async () => {
-      const t0 = performance.now();
-      const commits: Commit[] = [];
-      for (const [j, l] of live.entries()) {
-        const root = l.out instanceof GpuTensor ? l.out.storage : l.out;
-        const offset = l.out instanceof GpuTensor ? l.out.offset : 0;
-        const arrays = l.arrays.map((a) => (a instanceof Storage ? this.argument(a) : a));
-        const args = l.def.guarded ? [this.argument(root), ...arrays, offset, ...l.ints, ...l.floats] : [...arrays, ...l.ints, ...l.floats];
-        const slot = live.slice(0, j).filter((m) => m.def === l.def).length;
-        const result = await this.memory.run(this.kernel(l.def, l.constants, l.out.size, slot), args, l.out.size);
-        commits.push({ root: current(root), offset, result, count: l.out.size });
-      }
-      this.memory.commit(commits);
-      if (this.profiler) {
-        await this.memory.settle();
-        this.profiler(opName(live), performance.now() - t0, opFlops(live));
-      }
-    });
-  }
-
-  private argument(s: Storage): unknown {
-    return this.memory.argument(current(s));
-  }
-
-  /** A new root (allocated in queue order): zeros, or for `scratch` whatever it held before. */
-  private storage(size: number, dtype: DType, scratch = false): Storage {
-    const s = new Storage(this.memory, size, dtype);
-    void this.enqueue(() => {
-      s.cell.root = this.memory.alloc(size, !scratch);
-    });
-    return s;
-  }
-
-  private launch(def: K.KernelDef, out: GpuTensor | Storage, arrays: Arg[], ints: number[], floats: number[], constants: Record<string, number> = {}): Launch {
-    return { def, constants, out, arrays, ints, floats };
-  }
-
-  /** Release a root once everything enqueued so far has been submitted. */
-  private drop(s: Storage): void {
-    void this.enqueue(() => {
-      if (s.cell.root) this.memory.release(s.cell.root);
-      s.cell.root = null;
-    });
-  }
-
-  /**
-   * Part of a root on the host. The copy is submitted in queue order; the queue does not wait
-   * for it to arrive, so later ops keep being submitted meanwhile.
-   */
-  private readRoot(s: Storage, start: number, count: number): Promise<Float32Array> {
-    if (count === 0) return Promise.resolve(new Float32Array(0));
-    return this.enqueue(() => ({ data: this.memory.read(current(s), start, count) })).then(({ data }) => data);
+  set profiler(p: GpuLauncher['profiler']) {
+    this.q.profiler = p;
   }
 
   /** How many launches were recorded, and run by gpu.js itself (webgpu mode; for tests). */
   launchCounts(): { recorded: number; direct: number } {
-    return this.memory instanceof WebGpuMemory ? { ...this.memory.counts } : { recorded: 0, direct: 0 };
+    return this.q.launchCounts();
   }
 
   /** Destroy the gpu.js instance and its kernels (the tensors become unusable). */
-  async destroy(): Promise<void> {
-    await this.tail;
-    // Submit what is still recorded (a failed backend has nothing worth waiting for).
-    if (this.failure === null) {
-      await this.memory.settle();
-      this.memory.close();
-    }
-    this.gpu.destroy();
+  destroy(): Promise<void> {
+    return this.q.destroy();
   }
 
   // ---- memory -------------------------------------------------------------------------------
 
   zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
-    return new GpuTensor(this.storage(checkedSize(shape), dtype), 0, [...shape], dtype);
+    return new GpuTensor(this.q.storage(checkedSize(shape), dtype), 0, [...shape], dtype);
   }
 
   upload(data: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): Tensor {
@@ -273,17 +93,17 @@ export class GpuBackend implements Backend {
     v.storage.version++;
     // Copied now: the caller may reuse its array before the queue gets here.
     const values = Float32Array.from(data);
-    void this.enqueue(() => this.memory.write(current(v.storage), v.offset, values));
+    this.q.writeRoot(v.storage, v.offset, values);
   }
 
   async read(t: Tensor): Promise<HostArray> {
     const v = gt(t);
     if (v.storage.host) {
       // Still wait for the ops before it, as the interface promises (and to report a failure).
-      await this.enqueue(() => undefined);
+      await this.q.enqueue(() => undefined);
       return v.storage.host.slice(v.offset, v.offset + v.size);
     }
-    return this.readRoot(v.storage, v.offset, v.size);
+    return this.q.readRoot(v.storage, v.offset, v.size);
   }
 
   rows(t: Tensor, start: number, count: number): Tensor {
@@ -299,7 +119,7 @@ export class GpuBackend implements Backend {
 
   dispose(t: Tensor): void {
     const v = gt(t);
-    if (v.offset === 0 && v.size === v.storage.size) this.drop(v.storage);
+    if (v.offset === 0 && v.size === v.storage.size) this.q.drop(v.storage);
   }
 
   // ---- elementwise --------------------------------------------------------------------------
@@ -307,7 +127,7 @@ export class GpuBackend implements Backend {
   fill(t: Tensor, value: number): void {
     const v = gt(t);
     if (v.storage.host) v.storage.host.fill(value, v.offset, v.offset + v.size);
-    this.exec([this.launch(K.FILL, v, [], [], [value])]);
+    this.q.exec([this.q.launch(K.FILL, v, [], [], [value])]);
   }
 
   copy(src: Tensor, dst: Tensor): void {
@@ -318,18 +138,18 @@ export class GpuBackend implements Backend {
       if (!s.storage.host) throw new Error('copy: float32 values into an i32 tensor');
       d.storage.host.set(s.storage.host.subarray(s.offset, s.offset + s.size), d.offset);
     }
-    this.exec([this.launch(K.COPY, d, [s.storage], [s.offset], [])]);
+    this.q.exec([this.q.launch(K.COPY, d, [s.storage], [s.offset], [])]);
   }
 
   axpy(alpha: number, x: Tensor, y: Tensor): void {
     const xs = f32(x);
     const ys = f32(y);
     sameSize(xs, ys, 'axpy');
-    this.exec([this.launch(K.AXPY, ys, [xs.storage], [xs.offset], [alpha])]);
+    this.q.exec([this.q.launch(K.AXPY, ys, [xs.storage], [xs.offset], [alpha])]);
   }
 
   scale(x: Tensor, s: number): void {
-    this.exec([this.launch(K.SCALE, f32(x), [], [], [s])]);
+    this.q.exec([this.q.launch(K.SCALE, f32(x), [], [], [s])]);
   }
 
   mul(a: Tensor, b: Tensor, out: Tensor): void {
@@ -338,7 +158,7 @@ export class GpuBackend implements Backend {
     const o = f32(out);
     sameSize(as, bs, 'mul');
     sameSize(as, o, 'mul');
-    this.exec([this.launch(K.MUL, o, [as.storage, bs.storage], [as.offset, bs.offset], [])]);
+    this.q.exec([this.q.launch(K.MUL, o, [as.storage, bs.storage], [as.offset, bs.offset], [])]);
   }
 
   mulBackward(a: Tensor, b: Tensor, dOut: Tensor, dA: Tensor, dB: Tensor): void {
@@ -349,9 +169,9 @@ export class GpuBackend implements Backend {
     const db = f32(dB);
     for (const t of [bs, d, da, db]) sameSize(as, t, 'mulBackward');
     // One op, two launches of the same kernel: both read dOut before either result lands.
-    this.exec([
-      this.launch(K.MUL, da, [d.storage, bs.storage], [d.offset, bs.offset], []),
-      this.launch(K.MUL, db, [d.storage, as.storage], [d.offset, as.offset], []),
+    this.q.exec([
+      this.q.launch(K.MUL, da, [d.storage, bs.storage], [d.offset, bs.offset], []),
+      this.q.launch(K.MUL, db, [d.storage, as.storage], [d.offset, as.offset], []),
     ]);
   }
 
@@ -365,13 +185,13 @@ export class GpuBackend implements Backend {
     const [bRoot, bOffset] = transB ? [this.transposed(b, N, Kd), 0] : [b.storage, b.offset];
     const slices = K.gemmSlices(M, N, Kd);
     if (slices === 1) {
-      this.exec([this.launch(K.gemmKernel(transA), c, [a.storage, bRoot], [a.offset, bOffset], [alpha, beta], { M, N, K: Kd })]);
+      this.q.exec([this.q.launch(K.gemmKernel(transA), c, [a.storage, bRoot], [a.offset, bOffset], [alpha, beta], { M, N, K: Kd })]);
       return;
     }
-    const part = this.storage(slices * M * N, 'f32', true);
-    this.exec([this.launch(K.gemmPartialKernel(transA), part, [a.storage, bRoot], [a.offset, bOffset], [], { M, N, K: Kd, KC: Math.ceil(Kd / slices) })]);
-    this.exec([this.launch(K.GEMM_SUM_SLICES, c, [part], [], [alpha, beta], { MN: M * N, S: slices })]);
-    this.drop(part);
+    const part = this.q.storage(slices * M * N, 'f32', true);
+    this.q.exec([this.q.launch(K.gemmPartialKernel(transA), part, [a.storage, bRoot], [a.offset, bOffset], [], { M, N, K: Kd, KC: Math.ceil(Kd / slices) })]);
+    this.q.exec([this.q.launch(K.GEMM_SUM_SLICES, c, [part], [], [alpha, beta], { MN: M * N, S: slices })]);
+    this.q.drop(part);
   }
 
   /**
@@ -382,8 +202,8 @@ export class GpuBackend implements Backend {
   private transposed(b: GpuTensor, rows: number, cols: number): Storage {
     const cached = this.transposes.get(b.storage);
     if (cached && cached.offset === b.offset && cached.rows === rows && cached.cols === cols && cached.version === b.storage.version) return cached.t;
-    const t = cached && cached.t.size === rows * cols ? cached.t : this.storage(rows * cols, 'f32', true);
-    this.exec([this.launch(K.TRANSPOSE, t, [b.storage], [b.offset], [], { N: rows, K: cols })]);
+    const t = cached && cached.t.size === rows * cols ? cached.t : this.q.storage(rows * cols, 'f32', true);
+    this.q.exec([this.q.launch(K.TRANSPOSE, t, [b.storage], [b.offset], [], { N: rows, K: cols })]);
     this.transposes.set(b.storage, { offset: b.offset, rows, cols, version: b.storage.version, t });
     return t;
   }
@@ -392,7 +212,7 @@ export class GpuBackend implements Backend {
     const [, m] = asMatrix(x);
     const bs = f32(b);
     if (bs.size !== m) throw new Error(`addRowVector: bias ${bs.size} for rows of ${m}`);
-    this.exec([this.launch(K.ADD_ROW_VECTOR, f32(x), [bs.storage], [bs.offset], [], { M: m })]);
+    this.q.exec([this.q.launch(K.ADD_ROW_VECTOR, f32(x), [bs.storage], [bs.offset], [], { M: m })]);
   }
 
   sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
@@ -401,14 +221,14 @@ export class GpuBackend implements Backend {
     const o = f32(out);
     if (o.size !== m) throw new Error(`sumRows: out ${o.size} for rows of ${m}`);
     if (n <= K.ROW_CHUNK) {
-      this.exec([this.launch(K.SUM_ROWS, o, [xs.storage], [xs.offset, accumulate ? 1 : 0], [], { N: n, M: m })]);
+      this.q.exec([this.q.launch(K.SUM_ROWS, o, [xs.storage], [xs.offset, accumulate ? 1 : 0], [], { N: n, M: m })]);
       return;
     }
     const p = Math.ceil(n / K.ROW_CHUNK);
-    const partial = this.storage(p * m, 'f32', true);
-    this.exec([this.launch(K.SUM_ROWS_PARTIAL, partial, [xs.storage], [xs.offset], [], { N: n, M: m, R: K.ROW_CHUNK })]);
-    this.exec([this.launch(K.SUM_ROWS, o, [partial], [0, accumulate ? 1 : 0], [], { N: p, M: m })]);
-    this.drop(partial);
+    const partial = this.q.storage(p * m, 'f32', true);
+    this.q.exec([this.q.launch(K.SUM_ROWS_PARTIAL, partial, [xs.storage], [xs.offset], [], { N: n, M: m, R: K.ROW_CHUNK })]);
+    this.q.exec([this.q.launch(K.SUM_ROWS, o, [partial], [0, accumulate ? 1 : 0], [], { N: p, M: m })]);
+    this.q.drop(partial);
   }
 
   gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
@@ -416,7 +236,7 @@ export class GpuBackend implements Backend {
     const o = f32(out);
     const { d } = rowsOfTable('gatherRows', 'out', o, ids, table);
     const i = gt(ids);
-    this.exec([this.launch(K.GATHER_ROWS, o, [t.storage, i.storage], [t.offset, i.offset], [], { D: d })]);
+    this.q.exec([this.q.launch(K.GATHER_ROWS, o, [t.storage, i.storage], [t.offset, i.offset], [], { D: d })]);
   }
 
   scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
@@ -431,7 +251,7 @@ export class GpuBackend implements Backend {
     const next = start.slice(0, v);
     const order = new Float32Array(idx.length);
     for (let n = 0; n < idx.length; n++) order[next[idx[n]]++] = n;
-    this.exec([this.launch(K.SCATTER_ADD_ROWS, t, [g.storage, start, order], [g.offset], [], { D: d, N: idx.length })]);
+    this.q.exec([this.q.launch(K.SCATTER_ADD_ROWS, t, [g.storage, start, order], [g.offset], [], { D: d, N: idx.length })]);
   }
 
   scatterRows(src: Tensor, ids: Tensor, table: Tensor): void {
@@ -442,7 +262,7 @@ export class GpuBackend implements Backend {
     // The inverse of ids: table row -> its row in src, -1 for rows left alone.
     const slot = new Float32Array(v).fill(-1);
     for (let n = 0; n < idx.length; n++) slot[idx[n]] = n;
-    this.exec([this.launch(K.SCATTER_ROWS, t, [s.storage, slot], [s.offset], [], { D: d })]);
+    this.q.exec([this.q.launch(K.SCATTER_ROWS, t, [s.storage, slot], [s.offset], [], { D: d })]);
   }
 
   // ---- recurrent cells ----------------------------------------------------------------------
@@ -451,7 +271,7 @@ export class GpuBackend implements Backend {
     const p = f32(pre);
     const hs = f32(h);
     sameSize(p, hs, 'rnnForward');
-    this.exec([this.launch(K.RNN_FORWARD, hs, [p.storage], [p.offset], [])]);
+    this.q.exec([this.q.launch(K.RNN_FORWARD, hs, [p.storage], [p.offset], [])]);
   }
 
   rnnBackward(h: Tensor, dh: Tensor, dPre: Tensor): void {
@@ -459,7 +279,7 @@ export class GpuBackend implements Backend {
     const d = f32(dh);
     const dp = f32(dPre);
     sameSize(hs, dp, 'rnnBackward');
-    this.exec([this.launch(K.RNN_BACKWARD, dp, [hs.storage, d.storage], [hs.offset, d.offset], [])]);
+    this.q.exec([this.q.launch(K.RNN_BACKWARD, dp, [hs.storage, d.storage], [hs.offset, d.offset], [])]);
   }
 
   lstmForward(gates: Tensor, cPrev: Tensor, c: Tensor, h: Tensor): void {
@@ -471,9 +291,9 @@ export class GpuBackend implements Backend {
     const hs = f32(h);
     cellSizes('lstmForward', g.size / 4, [cp, cs, hs]);
     // c from the pre-activations, then h from the new c, then the gates in place.
-    this.exec([this.launch(K.LSTM_C, cs, [g.storage, cp.storage], [g.offset, cp.offset], [], { H })]);
-    this.exec([this.launch(K.LSTM_H, hs, [g.storage, cs.storage], [g.offset, cs.offset], [], { H })]);
-    this.exec([this.launch(K.LSTM_ACT, g, [], [], [], { H })]);
+    this.q.exec([this.q.launch(K.LSTM_C, cs, [g.storage, cp.storage], [g.offset, cp.offset], [], { H })]);
+    this.q.exec([this.q.launch(K.LSTM_H, hs, [g.storage, cs.storage], [g.offset, cs.offset], [], { H })]);
+    this.q.exec([this.q.launch(K.LSTM_ACT, g, [], [], [], { H })]);
   }
 
   lstmBackward(gates: Tensor, cPrev: Tensor, c: Tensor, dh: Tensor, dc: Tensor, dGates: Tensor): void {
@@ -488,9 +308,9 @@ export class GpuBackend implements Backend {
     cellSizes('lstmBackward', g.size / 4, [cp, cs, d, dcs]);
     sameSize(g, dg, 'lstmBackward');
     // Both from dc as it came in.
-    this.exec([
-      this.launch(K.LSTM_DGATES, dg, [g.storage, cp.storage, cs.storage, d.storage, dcs.storage], [g.offset, cp.offset, cs.offset, d.offset, dcs.offset], [], { H }),
-      this.launch(K.LSTM_DC, dcs, [g.storage, cs.storage, d.storage, dcs.storage], [g.offset, cs.offset, d.offset, dcs.offset], [], { H }),
+    this.q.exec([
+      this.q.launch(K.LSTM_DGATES, dg, [g.storage, cp.storage, cs.storage, d.storage, dcs.storage], [g.offset, cp.offset, cs.offset, d.offset, dcs.offset], [], { H }),
+      this.q.launch(K.LSTM_DC, dcs, [g.storage, cs.storage, d.storage, dcs.storage], [g.offset, cs.offset, d.offset, dcs.offset], [], { H }),
     ]);
   }
 
@@ -504,8 +324,8 @@ export class GpuBackend implements Backend {
     sameSize(x, hh, 'gruForward');
     cellSizes('gruForward', x.size / 3, [hp, hs]);
     // h from the pre-activations, then the gates in place.
-    this.exec([this.launch(K.GRU_H, hs, [x.storage, hh.storage, hp.storage], [x.offset, hh.offset, hp.offset], [], { H })]);
-    this.exec([this.launch(K.GRU_ACT, x, [hh.storage], [hh.offset], [], { H })]);
+    this.q.exec([this.q.launch(K.GRU_H, hs, [x.storage, hh.storage, hp.storage], [x.offset, hh.offset, hp.offset], [], { H })]);
+    this.q.exec([this.q.launch(K.GRU_ACT, x, [hh.storage], [hh.offset], [], { H })]);
   }
 
   gruBackward(gates: Tensor, hg: Tensor, hPrev: Tensor, dh: Tensor, dXg: Tensor, dHg: Tensor, dhPrev: Tensor): void {
@@ -522,10 +342,10 @@ export class GpuBackend implements Backend {
     cellSizes('gruBackward', g.size / 3, [hp, d, dhp]);
     const arrays = [g.storage, hh.storage, hp.storage, d.storage];
     const ints = [g.offset, hh.offset, hp.offset, d.offset];
-    this.exec([
-      this.launch(K.GRU_DXG, dx, arrays, ints, [], { H }),
-      this.launch(K.GRU_DHG, dhg, arrays, ints, [], { H }),
-      this.launch(K.GRU_DHPREV, dhp, [g.storage, d.storage], [g.offset, d.offset], [], { H }),
+    this.q.exec([
+      this.q.launch(K.GRU_DXG, dx, arrays, ints, [], { H }),
+      this.q.launch(K.GRU_DHG, dhg, arrays, ints, [], { H }),
+      this.q.launch(K.GRU_DHPREV, dhp, [g.storage, d.storage], [g.offset, d.offset], [], { H }),
     ]);
   }
 
@@ -533,8 +353,8 @@ export class GpuBackend implements Backend {
 
   /** Scratch [2N]: each row's max and log-sum-exp of (z - max) * invT. */
   private rowStats(z: GpuTensor, n: number, v: number, invT: number): Storage {
-    const st = this.storage(2 * n, 'f32', true);
-    this.exec([this.launch(K.ROW_STATS, st, [z.storage], [z.offset], [invT], { V: v })]);
+    const st = this.q.storage(2 * n, 'f32', true);
+    this.q.exec([this.q.launch(K.ROW_STATS, st, [z.storage], [z.offset], [invT], { V: v })]);
     return st;
   }
 
@@ -548,14 +368,14 @@ export class GpuBackend implements Backend {
     if (n === 0) return;
     const t = gt(targets);
     const st = this.rowStats(z, n, v, 1);
-    const launches = [this.launch(K.CE_LOSS, ls, [z.storage, st, t.storage], [z.offset, t.offset], [], { V: v })];
+    const launches = [this.q.launch(K.CE_LOSS, ls, [z.storage, st, t.storage], [z.offset, t.offset], [], { V: v })];
     if (dLogits) {
       const dz = f32(dLogits);
       sameSize(z, dz, 'softmaxCrossEntropy');
-      launches.push(this.launch(K.CE_GRAD, dz, [z.storage, st, t.storage], [z.offset, t.offset], [gradScale], { V: v }));
+      launches.push(this.q.launch(K.CE_GRAD, dz, [z.storage, st, t.storage], [z.offset, t.offset], [gradScale], { V: v }));
     }
-    this.exec(launches);
-    this.drop(st);
+    this.q.exec(launches);
+    this.q.drop(st);
   }
 
   softmax(logits: Tensor, probs: Tensor, temperature: number): void {
@@ -565,8 +385,8 @@ export class GpuBackend implements Backend {
     sameSize(z, p, 'softmax');
     if (n === 0) return;
     const st = this.rowStats(z, n, v, 1 / temperature);
-    this.exec([this.launch(K.SOFTMAX, p, [z.storage, st], [z.offset], [1 / temperature], { V: v })]);
-    this.drop(st);
+    this.q.exec([this.q.launch(K.SOFTMAX, p, [z.storage, st], [z.offset], [1 / temperature], { V: v })]);
+    this.q.drop(st);
   }
 
   // ---- regularisation -----------------------------------------------------------------------
@@ -579,13 +399,13 @@ export class GpuBackend implements Backend {
     // keep when hash >= p * 2^32, i.e. hash >= ceil(p * 2^32), compared as two 16-bit halves.
     const thr = Math.ceil(p * 4294967296);
     const bytes = [s & 255, (s >>> 8) & 255, (s >>> 16) & 255, s >>> 24];
-    this.exec([this.launch(K.DROPOUT, os, [xs.storage], [xs.offset, ...bytes, Math.floor(thr / 65536), thr % 65536], [1 / (1 - p)])]);
+    this.q.exec([this.q.launch(K.DROPOUT, os, [xs.storage], [xs.offset, ...bytes, Math.floor(thr / 65536), thr % 65536], [1 / (1 - p)])]);
   }
 
   // ---- optimisation -------------------------------------------------------------------------
 
   clip(g: Tensor, limit: number): void {
-    this.exec([this.launch(K.CLIP, f32(g), [], [], [limit])]);
+    this.q.exec([this.q.launch(K.CLIP, f32(g), [], [], [limit])]);
   }
 
   async sumSquares(tensors: readonly Tensor[]): Promise<number> {
@@ -595,14 +415,14 @@ export class GpuBackend implements Backend {
     const counts = xs.map((x) => Math.ceil(x.size / C));
     const total = counts.reduce((a, b) => a + b, 0);
     if (total === 0) return 0;
-    const parts = this.storage(total, 'f32', true);
+    const parts = this.q.storage(total, 'f32', true);
     let at = 0;
     for (const [k, x] of xs.entries()) {
-      this.exec([this.launch(K.SUM_SQUARES, new GpuTensor(parts, at, [counts[k]], 'f32'), [x.storage], [x.offset], [], { N: x.size, C })]);
+      this.q.exec([this.q.launch(K.SUM_SQUARES, new GpuTensor(parts, at, [counts[k]], 'f32'), [x.storage], [x.offset], [], { N: x.size, C })]);
       at += counts[k];
     }
-    const values = this.readRoot(parts, 0, total);
-    this.drop(parts);
+    const values = this.q.readRoot(parts, 0, total);
+    this.q.drop(parts);
     let sum = 0;
     for (const v of await values) sum += v;
     return sum;
@@ -612,22 +432,22 @@ export class GpuBackend implements Backend {
     const [ps, gs, ms, cs] = [f32(p), f32(g), f32(mem), f32(memComp)];
     for (const t of [gs, ms, cs]) sameSize(ps, t, 'adagrad');
     // t = the new sum, into scratch; then p, memComp (both reading t) and mem = t.
-    const t = this.storage(ps.size, 'f32', true);
-    this.exec([this.launch(K.ADAGRAD_T, t, [gs.storage, ms.storage, cs.storage], [gs.offset, ms.offset, cs.offset], [])]);
-    this.exec([
-      this.launch(K.ADAGRAD_P, ps, [gs.storage, t], [gs.offset], [lr, eps]),
-      this.launch(K.ADAGRAD_COMP, cs, [gs.storage, ms.storage, t], [gs.offset, ms.offset], []),
-      this.launch(K.COPY, ms, [t], [0], []),
+    const t = this.q.storage(ps.size, 'f32', true);
+    this.q.exec([this.q.launch(K.ADAGRAD_T, t, [gs.storage, ms.storage, cs.storage], [gs.offset, ms.offset, cs.offset], [])]);
+    this.q.exec([
+      this.q.launch(K.ADAGRAD_P, ps, [gs.storage, t], [gs.offset], [lr, eps]),
+      this.q.launch(K.ADAGRAD_COMP, cs, [gs.storage, ms.storage, t], [gs.offset, ms.offset], []),
+      this.q.launch(K.COPY, ms, [t], [0], []),
     ]);
-    this.drop(t);
+    this.q.drop(t);
   }
 
   rmsprop(p: Tensor, g: Tensor, ms: Tensor, lr: number, alpha: number, eps: number): void {
     const [ps, gs, m] = [f32(p), f32(g), f32(ms)];
     for (const t of [gs, m]) sameSize(ps, t, 'rmsprop');
-    this.exec([
-      this.launch(K.RMSPROP_P, ps, [gs.storage, m.storage], [gs.offset, m.offset], [alpha, lr, eps]),
-      this.launch(K.RMSPROP_MS, m, [gs.storage, m.storage], [gs.offset, m.offset], [alpha]),
+    this.q.exec([
+      this.q.launch(K.RMSPROP_P, ps, [gs.storage, m.storage], [gs.offset, m.offset], [alpha, lr, eps]),
+      this.q.launch(K.RMSPROP_MS, m, [gs.storage, m.storage], [gs.offset, m.offset], [alpha]),
     ]);
   }
 
@@ -638,41 +458,12 @@ export class GpuBackend implements Backend {
     const bc2 = 1 - Math.pow(beta2, step);
     const arrays = [gs.storage, ms.storage, vs.storage];
     const ints = [gs.offset, ms.offset, vs.offset];
-    this.exec([
-      this.launch(K.ADAM_P, ps, arrays, ints, [beta1, beta2, lr, bc1, bc2, eps]),
-      this.launch(K.ADAM_M, ms, arrays, ints, [beta1, beta2]),
-      this.launch(K.ADAM_V, vs, arrays, ints, [beta1, beta2]),
+    this.q.exec([
+      this.q.launch(K.ADAM_P, ps, arrays, ints, [beta1, beta2, lr, bc1, bc2, eps]),
+      this.q.launch(K.ADAM_M, ms, arrays, ints, [beta1, beta2]),
+      this.q.launch(K.ADAM_V, vs, arrays, ints, [beta1, beta2]),
     ]);
   }
-}
-
-/** A profile row's name: the kernels, and a GEMM's shape. */
-function opName(launches: readonly Launch[]): string {
-  const c = launches[0].constants;
-  const name = launches.map((l) => l.def.name).join('+');
-  return name.startsWith('gemm') ? `${name} ${c.M}x${c.K} * ${c.K}x${c.N}` : name;
-}
-
-function opFlops(launches: readonly Launch[]): number {
-  const c = launches[0].constants;
-  return launches[0].def.name.startsWith('gemm') ? 2 * c.M * c.N * c.K : 0;
-}
-
-function checkedSize(shape: readonly number[]): number {
-  const n = shapeSize(shape);
-  if (n > MAX_GPU_TENSOR) {
-    throw new CharnnError(
-      `the gpu backend indexes tensors in float32 and holds at most ${MAX_GPU_TENSOR} elements in one; [${shape.join(', ')}] has ${n}`,
-      'lower --batch or --seq (the output layer is batch x seq x vocabulary), or use --device cpu',
-    );
-  }
-  return n;
-}
-
-function current(s: Storage): Root {
-  const v = s.cell.root;
-  if (v === null) throw new Error('the gpu backend used a tensor after dispose');
-  return v;
 }
 
 function f32(t: Tensor): GpuTensor {

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { errorCode } from './fs-errors.js';
+import { dirname } from 'node:path';
+import { errorCode } from '../util/fs-errors.js';
+import { tempPathFor } from '../util/temp-file.js';
 
 /** A file being written: `write` writes all of the chunk or throws. */
 export interface WritableFile {
@@ -59,16 +59,6 @@ export const nodeFileSystem: AtomicFileSystem = {
 };
 
 const DIRECTORY_SYNC_UNSUPPORTED = new Set(['EISDIR', 'EPERM', 'EINVAL', 'ENOTSUP', 'EACCES']);
-
-/**
- * The temporary file beside `path`. The pid and random suffix keep concurrent writers (threads
- * of this process or other processes) apart; ".tmp" after the name matches the project's
- * ignore pattern for stray checkpoint temp files ("*.charnn.tmp*").
- */
-export function tempPathFor(path: string): string {
-  const suffix = `${process.pid}-${randomBytes(6).toString('hex')}`;
-  return join(dirname(path), `${basename(path)}.tmp-${suffix}`);
-}
 
 /**
  * Writes `chunks` to `path` so that readers, and the disk after a crash, see either the old

@@ -1,4 +1,4 @@
-import { crc32 } from './crc32.js';
+import { crc32 } from '../util/crc32.js';
 import {
   BYTES_PER_ELEMENT,
   CHECKSUM_BYTES,

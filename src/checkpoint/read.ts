@@ -4,7 +4,7 @@ import { CharnnError } from '../errors.js';
 import { checkLayout, decodeCheckpoint, impliedFileSize, parseHeader, parsePreamble } from './decode.js';
 import { CHECKSUM_BYTES, MAGIC, PREAMBLE_BYTES, startsLikeMagic } from './format.js';
 import { FormatErrors } from './format-error.js';
-import { describeFsError, errorCode } from './fs-errors.js';
+import { describeFsError, errorCode } from '../util/fs-errors.js';
 import type { Checkpoint, CheckpointHeader } from './types.js';
 
 /**

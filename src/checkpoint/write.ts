@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { CharnnError } from '../errors.js';
 import { type AtomicFileSystem, nodeFileSystem, writeFileAtomically } from './atomic-file.js';
 import { checkpointChunks, planCheckpoint } from './encode.js';
-import { describeFsError, errorCode } from './fs-errors.js';
+import { describeFsError, errorCode } from '../util/fs-errors.js';
 import type { Checkpoint } from './types.js';
 
 /**

@@ -1,12 +1,13 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
-import { loadModelFile } from '../checkpoint/contents.js';
+import { loadModelFile } from '../modelfile/contents.js';
 import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
 import type { UnknownTokenPolicy } from '../data/vocabulary.js';
 import { UsageError } from '../errors.js';
 import { cellSpec } from '../model/cells/index.js';
-import { DUMP_FORMATS, type DumpFormat, dumpOutputs, runDump } from '../inspect/dump.js';
+import { dumpOutputs, requireDirectory, runDump } from '../inspect/dump.js';
+import { DUMP_FORMATS, DUMP_FORMAT_TABLE, type DumpFormat, STATE_ONLY_GROUPS, dumpFormat } from '../inspect/dump-formats.js';
 import { guardOutputs } from '../util/output-guard.js';
 import { STATE_GROUPS, type StateGroup, quantitiesFor } from '../inspect/states.js';
 import { requireNonNegativeInteger, requirePositiveInteger } from '../util/checks.js';
@@ -33,9 +34,9 @@ function options(y: Argv): Argv<DumpArgs> {
   return y
     .positional('text', { type: 'string', demandOption: true, describe: 'UTF-8 text to run the model over; - reads stdin' })
     .option('model', MODEL_FILE)
-    .option('format', { alias: 'f', type: 'string', choices: DUMP_FORMATS, default: 'jsonl' as DumpFormat, describe: 'jsonl (a line per token), npy (a file per layer and quantity), html (one page to look at), lstmvis (LSTMVis project files)' })
-    .option('out', { alias: 'o', type: 'string', describe: 'jsonl, html: a file [default: stdout]; npy, lstmvis: a directory (required)' })
-    .option('what', { type: 'string', describe: 'comma-separated: h (hidden state), c (LSTM cell state), gates [default: h,c,gates; html and lstmvis: h,c]' })
+    .option('format', { alias: 'f', type: 'string', choices: DUMP_FORMATS, default: DUMP_FORMATS[0], describe: DUMP_FORMAT_TABLE.map((f) => `${f.name} (${f.describe})`).join(', ') })
+    .option('out', { alias: 'o', type: 'string', describe: `${formatsWhere((f) => !f.directory)}: a file [default: stdout]; ${formatsWhere((f) => f.directory)}: a directory (required)` })
+    .option('what', { type: 'string', describe: `comma-separated: h (hidden state), c (cell state of a cell with a memory cell), gates, m (mLSTM's multiplicative state) [default: all the model has; ${formatsWhere((f) => f.defaultGroups !== null)}: ${STATE_ONLY_GROUPS.join(',')}]` })
     .option('layers', { type: 'string', describe: 'comma-separated layer numbers, from 0 [default: all]' })
     .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window, at most 4096 (the values do not depend on it)' })
     .option('max-tokens', { type: 'number', default: 0, describe: 'stop after N tokens (0 = the whole text)' })
@@ -51,15 +52,26 @@ function options(y: Argv): Argv<DumpArgs> {
     .example('$0 dump -m model.charnn text.txt --what h --max-tokens 100', 'JSON lines on stdout') as unknown as Argv<DumpArgs>;
 }
 
+/** "html and lstmvis": the formats that `test` holds for, for the help. */
+function formatsWhere(test: (f: (typeof DUMP_FORMAT_TABLE)[number]) => boolean): string {
+  const names = DUMP_FORMAT_TABLE.filter(test).map((f) => f.name);
+  return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
+}
+
 function parseGroups(what: string | undefined, format: DumpFormat): StateGroup[] {
-  if (what === undefined) return format === 'html' || format === 'lstmvis' ? ['h', 'c'] : [...STATE_GROUPS];
+  const f = dumpFormat(format);
+  if (what === undefined) return [...(f.defaultGroups ?? STATE_GROUPS)];
   const groups = what.split(',').map((s) => s.trim()).filter(Boolean);
+  const known = STATE_GROUPS.join(', ');
   for (const g of groups) {
-    if (!STATE_GROUPS.includes(g as StateGroup)) throw new UsageError(`--what: unknown quantity '${g}'`, 'use h, c and gates, comma-separated');
+    if (!STATE_GROUPS.includes(g)) throw new UsageError(`--what: unknown quantity '${g}'`, `use ${known}, comma-separated`);
   }
-  if (groups.length === 0) throw new UsageError('--what names nothing', 'use h, c and gates, comma-separated');
-  if (format === 'lstmvis' && groups.includes('gates')) throw new UsageError('LSTMVis shows hidden and cell states, not gates', 'use --what h,c with --format lstmvis');
-  return groups as StateGroup[];
+  if (groups.length === 0) throw new UsageError('--what names nothing', `use ${known}, comma-separated`);
+  const others = groups.filter((g) => !STATE_ONLY_GROUPS.includes(g));
+  if (f.statesOnly && others.length > 0) {
+    throw new UsageError(`${f.title} shows hidden and cell states, not ${others.join(' or ')}`, `use --what ${STATE_ONLY_GROUPS.join(',')} with --format ${format}`);
+  }
+  return groups;
 }
 
 function parseLayers(spec: string | undefined, count: number): number[] {
@@ -75,10 +87,9 @@ function parseLayers(spec: string | undefined, count: number): number[] {
 async function run(a: ArgumentsCamelCase<DumpArgs>): Promise<void> {
   requirePositiveInteger('--seq', a.seq);
   requireNonNegativeInteger('--max-tokens', a.maxTokens);
-  if (a.pattern !== undefined && a.format !== 'html') throw new UsageError('--pattern applies to --format html only');
-  if ((a.format === 'npy' || a.format === 'lstmvis') && (a.out === undefined || a.out === '-')) {
-    throw new UsageError(`--format ${a.format} writes several files`, 'name a directory with --out DIR');
-  }
+  const format = dumpFormat(a.format);
+  if (a.pattern !== undefined && !format.pattern) throw new UsageError(`--pattern applies to --format ${formatsWhere((f) => f.pattern)} only`);
+  if (format.directory) requireDirectory(a.format, a.out);
   const groups = parseGroups(a.what, a.format);
   const source = openCorpus(a.text);
   const { backend, notice } = await selectBackend(a.backend, a.device);

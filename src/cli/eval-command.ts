@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
-import { loadModelFile } from '../checkpoint/contents.js';
+import { loadModelFile } from '../modelfile/contents.js';
 import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown, topUnknown } from '../data/encoder.js';
 import { openCorpus } from '../data/source.js';
 import type { UnknownTokenPolicy } from '../data/vocabulary.js';

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { exportTorchModel, sidecarPathFor } from '../checkpoint/torch-export.js';
+import { exportTorchModel, sidecarPathFor } from '../modelfile/torch-export.js';
 import { guardOutputs } from '../util/output-guard.js';
 
 interface ExportArgs {

@@ -1,7 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { importTorchModel, sidecarPathFor } from '../checkpoint/torch-export.js';
+import { importTorchModel, sidecarPathFor } from '../modelfile/torch-export.js';
 import { guardOutputs } from '../util/output-guard.js';
-import { describeConfig } from '../checkpoint/torch-layout.js';
+import { describeConfig } from '../modelfile/torch-layout.js';
 
 interface ImportArgs {
   file: string;

@@ -2,7 +2,7 @@ import yargs, { type Argv, type CommandModule } from 'yargs';
 import { keepLastOccurrences } from './repeated-options.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
-import { CHARNN_VERSION } from '../checkpoint/contents.js';
+import { CHARNN_VERSION } from '../modelfile/contents.js';
 import { dumpCommand } from './dump-command.js';
 import { evalCommand } from './eval-command.js';
 import { exportCommand } from './export-command.js';

@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
-import { loadModelFile } from '../checkpoint/contents.js';
+import { loadModelFile } from '../modelfile/contents.js';
 import { UsageError } from '../errors.js';
 import { encodeText } from '../data/encoder.js';
 import { generate } from '../sample/generate.js';

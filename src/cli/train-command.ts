@@ -1,10 +1,12 @@
-import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import type { Backend } from '../backend/backend.js';
 import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
-import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
-import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
+import { type TrainingFile, readTrainingFile } from '../modelfile/contents.js';
+import { describeFsError, errorCode } from '../util/fs-errors.js';
+import { tempPathTagged } from '../util/temp-file.js';
 import { LINE_ENDINGS, type LineEndings, type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { statCorpusFile } from '../data/source.js';
 import { defaultCacheDir } from '../data/token-cache.js';
@@ -22,6 +24,7 @@ import { guardOutputs } from '../util/output-guard.js';
 import { freshSeed } from '../util/random.js';
 import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
+import { StopSignals, signalExitCode } from './stop-signals.js';
 import { withSpinner } from './spinner.js';
 import { TrainProgress } from './train-progress.js';
 import { BACKEND, DEVICE } from './shared-options.js';
@@ -359,7 +362,7 @@ function checkOutput(out: string, corpus: string, resume: string | undefined): v
     ],
   );
   const dir = dirname(out);
-  const probe = join(dir, `${basename(out)}.tmp-${process.pid}-probe`);
+  const probe = tempPathTagged(out, 'probe');
   try {
     writeFileSync(probe, '', { flag: 'wx' });
     rmSync(probe, { force: true });
@@ -376,161 +379,172 @@ function checkOutput(out: string, corpus: string, resume: string | undefined): v
   }
 }
 
-/**
- * Remove the temp files this process left beside `paths` (a save cut short by a second Ctrl-C).
- * Best effort: a temp file whose creation is still in flight in the thread pool may survive; it
- * is never the checkpoint itself, which a cut-short save leaves as it was.
- */
-function removeOwnTempFiles(paths: string[]): void {
-  for (const path of paths) {
-    const prefix = `${basename(path)}.tmp-${process.pid}-`;
-    try {
-      for (const name of readdirSync(dirname(path))) if (name.startsWith(prefix)) rmSync(join(dirname(path), name), { force: true });
-    } catch {
-      // Best effort: the checkpoint itself is intact either way.
-    }
-  }
+/** What the pre-flight checks settle: the run to continue (if any), its corpus, output and configs. */
+interface RunPlan {
+  from: TrainingFile | null;
+  corpus: string;
+  out: string;
+  tokenizer: TokenizerConfig;
+  train: TrainConfig;
+  /** A fresh run's model (a resumed run has the file's). */
+  model?: Omit<ModelConfig, 'vocabSize'>;
 }
 
-async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void): Promise<void> {
+/**
+ * Reject bad options, a missing corpus, an unreadable checkpoint and an unwritable output
+ * before any work.
+ */
+async function preflight(a: TrainArgs): Promise<RunPlan> {
   requirePositiveInteger('--print-every', a.printEvery);
   if (a.newTokens !== undefined && a.resume === undefined) throw new UsageError('--new-tokens only applies with --resume');
   if (a.val !== undefined && a.valFrac !== undefined) throw valSourcesConflict();
-  const log = (line: string) => {
-    if (!a.quiet) process.stderr.write(`${line}\n`);
-  };
-
-  // Reject bad options, a missing corpus, an unreadable checkpoint and an unwritable output
-  // before any work.
-  let from: TrainingFile | null = null;
-  let corpus: string;
-  let out: string;
-  let plan: { tokenizer: TokenizerConfig; train: TrainConfig; model?: Omit<ModelConfig, 'vocabSize'> };
+  let plan: RunPlan;
   if (a.resume !== undefined) {
-    from = await readTrainingFile(a.resume);
-    plan = resumedConfigs(a, from);
-    validateTrainConfig(plan.train);
-    corpus = resumedCorpus(a, from);
-    out = a.out ?? a.resume;
+    const from = await readTrainingFile(a.resume);
+    const configs = resumedConfigs(a, from);
+    validateTrainConfig(configs.train);
+    plan = { from, corpus: resumedCorpus(a, from), out: a.out ?? a.resume, ...configs };
   } else {
     if (a.corpus === undefined) {
       throw new UsageError('name the corpus to train on', 'charnn train FILE (or - for stdin), or continue a run with charnn train --resume MODEL');
     }
-    corpus = a.corpus;
-    plan = freshConfigs(a);
-    validateTrainConfig(plan.train);
-    validateModelConfig({ ...plan.model!, vocabSize: 1 });
-    checkModelSize({ ...plan.model!, vocabSize: 2 }, false);
-    out = a.out ?? defaultOut(corpus);
+    const configs = freshConfigs(a);
+    validateTrainConfig(configs.train);
+    validateModelConfig({ ...configs.model, vocabSize: 1 });
+    checkModelSize({ ...configs.model, vocabSize: 2 }, false);
+    plan = { from: null, corpus: a.corpus, out: a.out ?? defaultOut(a.corpus), ...configs };
   }
   canonicalTokenizerConfig(plan.tokenizer);
-  if (corpus !== '-') statCorpusFile(corpus);
-  checkOutput(out, corpus, a.resume);
-  const train = plan.train;
-  if (train.valFile !== undefined) checkValFile(train.valFile, a.val === undefined ? from : null);
+  if (plan.corpus !== '-') statCorpusFile(plan.corpus);
+  checkOutput(plan.out, plan.corpus, a.resume);
+  if (plan.train.valFile !== undefined) checkValFile(plan.train.valFile, a.val === undefined ? plan.from : null);
+  return plan;
+}
 
+/** Tokenize the corpus (or reuse its cache) and set up the run, with a spinner meanwhile. */
+function openSession(a: TrainArgs, p: RunPlan, backend: Backend): Promise<TrainingSession> {
+  return withSpinner(`reading and tokenizing ${p.corpus === '-' ? 'stdin' : p.corpus}`, { enabled: !a.quiet && !a.logJson }, (report) => {
+    const common = {
+      corpus: p.corpus,
+      tokenizer: p.tokenizer,
+      train: p.train,
+      out: p.out,
+      cacheDir: a.cacheDir ?? defaultCacheDir(homedir()),
+      backend,
+      onTokenizeProgress: (bytes: number) => report(`${(bytes / 1e6).toFixed(1)} MB read`),
+    };
+    return p.from
+      ? TrainingSession.resume({ ...common, from: p.from, newTokens: a.newTokens ?? 'error', lr: a.lr, newStopConditions: stopConditions(a) !== null })
+      : TrainingSession.create({ ...common, model: p.model! });
+  });
+}
+
+/**
+ * The lines that open a run: the model, the data, the validation text, and for a resumed run
+ * where it stands. Returns false when a resumed run has already reached its stop condition.
+ */
+function announce(session: TrainingSession, train: TrainConfig, backend: Backend, log: (line: string) => void): boolean {
+  const tr = session.trainer;
+  const itersPerEpoch = tr.data.batcher.windowsPerEpoch;
+  const m = tr.model.config;
+  log(
+    `${m.layers}x${m.hidden} ${m.cell}, ${tr.model.params.count().toLocaleString('en-US')} parameters, ` +
+      `vocabulary ${session.vocabulary.size} ${session.vocabulary.level === 'char' ? 'characters' : 'words'}; ` +
+      `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
+      `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
+  );
+  if (session.validation) log(describeValidation(session.validation, session.vocabulary));
+  const r = session.resumed;
+  if (!r) return true;
+  const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${(r.iteration / itersPerEpoch).toFixed(2)})`];
+  if (r.addedTokens.length > 0) parts.push(`added ${r.addedTokens.length} new tokens to the vocabulary`);
+  if (r.unknownTokens.length > 0) parts.push(`reading ${r.unknownTokens.length} unseen tokens as <unk>`);
+  if (!r.sameCorpus) parts.push("the corpus is not the run's: training goes on from its beginning with fresh hidden state");
+  if (session.validation && !r.sameValidation) parts.push("the validation tokens are not the run's: the best validation loss so far was measured on other text");
+  log(parts.join('; '));
+  if (!tr.reachedStop()) return true;
+  const limit = train.iters > 0 && tr.state.iteration >= train.iters ? `--iters ${train.iters}` : `--epochs ${train.epochs}`;
+  log(`the run has already reached ${limit}; nothing to do (pass a larger --iters or --epochs, or --time, to train on)`);
+  return false;
+}
+
+/**
+ * The trainer's save hook: writes the current or best checkpoint and remembers the last saved
+ * iteration. A save that fails on a CharnnError (a full disk, a vanished directory) is rethrown
+ * saying which checkpoint is still good.
+ */
+class CheckpointSaver {
+  /** The iteration of the last current checkpoint written, if any. */
+  lastSaved: number | null = null;
+
+  constructor(
+    private readonly session: TrainingSession,
+    private readonly out: string,
+    private readonly progress: TrainProgress,
+  ) {}
+
+  readonly save = async (why: 'periodic' | 'best' | 'final'): Promise<void> => {
+    const out = this.out;
+    let path;
+    try {
+      path = await this.session.save(why === 'best' ? 'best' : 'current');
+    } catch (err) {
+      if (!(err instanceof CharnnError)) throw err;
+      const target = why === 'best' ? bestPathFor(out) : out;
+      const kept =
+        why !== 'best' && this.lastSaved !== null
+          ? `${out} still holds iteration ${this.lastSaved}`
+          : existsSync(target)
+            ? `${target} is as it was`
+            : 'no checkpoint was written';
+      throw new CharnnError(`${err.message}; ${kept}`, err.hint, err.exitCode);
+    }
+    if (why !== 'best') this.lastSaved = this.session.trainer.state.iteration;
+    if (why !== 'periodic') this.progress.log(`saved ${path}`);
+  };
+}
+
+async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void): Promise<void> {
+  const log = (line: string) => {
+    if (!a.quiet) process.stderr.write(`${line}\n`);
+  };
+  const p = await preflight(a);
+  const { from, corpus, out, train } = p;
   const { backend, notice } = await selectBackend(a.backend, a.device);
   if (notice) log(`charnn: ${notice}`);
   if (!from && a.seed === undefined) log(`seed ${train.seed} (pass --seed ${train.seed} to repeat this run)`);
 
-  const session = await withSpinner(
-    `reading and tokenizing ${corpus === '-' ? 'stdin' : corpus}`,
-    { enabled: !a.quiet && !a.logJson },
-    (report) => {
-      const common = {
-        corpus,
-        tokenizer: plan.tokenizer,
-        train,
-        out,
-        cacheDir: a.cacheDir ?? defaultCacheDir(homedir()),
-        backend,
-        onTokenizeProgress: (bytes: number) => report(`${(bytes / 1e6).toFixed(1)} MB read`),
-      };
-      return from
-        ? TrainingSession.resume({ ...common, from, newTokens: a.newTokens ?? 'error', lr: a.lr, newStopConditions: stopConditions(a) !== null })
-        : TrainingSession.create({ ...common, model: plan.model! });
-    },
-  );
+  const session = await openSession(a, p, backend);
   try {
+    if (!announce(session, train, backend, log)) return;
     const tr = session.trainer;
     const itersPerEpoch = tr.data.batcher.windowsPerEpoch;
-    const m = tr.model.config;
-    log(
-      `${m.layers}x${m.hidden} ${m.cell}, ${tr.model.params.count().toLocaleString('en-US')} parameters, ` +
-        `vocabulary ${session.vocabulary.size} ${session.vocabulary.level === 'char' ? 'characters' : 'words'}; ` +
-        `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
-        `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
-    );
-    if (session.validation) log(describeValidation(session.validation, session.vocabulary));
-    const r = session.resumed;
-    if (r) {
-      const parts = [`resuming ${r.from} at iteration ${r.iteration} (epoch ${(r.iteration / tr.data.batcher.windowsPerEpoch).toFixed(2)})`];
-      if (r.addedTokens.length > 0) parts.push(`added ${r.addedTokens.length} new tokens to the vocabulary`);
-      if (r.unknownTokens.length > 0) parts.push(`reading ${r.unknownTokens.length} unseen tokens as <unk>`);
-      if (!r.sameCorpus) parts.push("the corpus is not the run's: training goes on from its beginning with fresh hidden state");
-      if (session.validation && !r.sameValidation) parts.push("the validation tokens are not the run's: the best validation loss so far was measured on other text");
-      log(parts.join('; '));
-      if (tr.reachedStop()) {
-        const limit = train.iters > 0 && tr.state.iteration >= train.iters ? `--iters ${train.iters}` : `--epochs ${train.epochs}`;
-        log(`the run has already reached ${limit}; nothing to do (pass a larger --iters or --epochs, or --time, to train on)`);
-        return;
-      }
-    }
-    const totalIterations = train.iters > 0 ? train.iters : train.epochs > 0 ? train.epochs * itersPerEpoch : null;
     const progress = new TrainProgress({
       quiet: a.quiet,
       json: a.logJson,
       printEvery: a.printEvery,
-      totalIterations,
+      totalIterations: train.iters > 0 ? train.iters : train.epochs > 0 ? train.epochs * itersPerEpoch : null,
       totalSeconds: train.timeSeconds || null,
       seq: train.seq,
       startIteration: tr.state.iteration,
     });
-
-    // First Ctrl-C (or SIGTERM): finish the step, save, exit 130 (143). A second: exit at once,
-    // leaving the last checkpoint on disk as it was (writes are atomic, so it is whole).
-    let signalled: NodeJS.Signals | null = null;
-    const onSignal = (sig: NodeJS.Signals) => {
-      if (signalled) {
-        removeOwnTempFiles([out, bestPathFor(out)]);
-        process.exit(sig === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
-      }
-      signalled = sig;
-      progress.log(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: saving a checkpoint (press Ctrl-C again to quit without saving)`);
-      tr.requestStop(sig);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    let lastSaved: number | null = null;
+    // First Ctrl-C (or SIGTERM): finish the step, save, exit 130 (143). A second: exit at once.
+    const signals = new StopSignals(
+      [out, bestPathFor(out)],
+      (sig) => progress.log(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: saving a checkpoint (press Ctrl-C again to quit without saving)`),
+      (sig) => tr.requestStop(sig),
+    );
+    const saver = new CheckpointSaver(session, out, progress);
     let reason;
     try {
       reason = await tr.run({
         step: (s) => progress.step(s),
         eval: (e) => progress.eval(e),
-        diverged: (_msg, d) => progress.diverged(divergenceLine(d, out, lastSaved, from, corpus)),
-        save: async (why) => {
-          let path;
-          try {
-            path = await session.save(why === 'best' ? 'best' : 'current');
-          } catch (err) {
-            // A full disk or a vanished directory: say which checkpoint is still good.
-            if (!(err instanceof CharnnError)) throw err;
-            const target = why === 'best' ? bestPathFor(out) : out;
-            const kept =
-              why !== 'best' && lastSaved !== null
-                ? `${out} still holds iteration ${lastSaved}`
-                : existsSync(target)
-                  ? `${target} is as it was`
-                  : 'no checkpoint was written';
-            throw new CharnnError(`${err.message}; ${kept}`, err.hint, err.exitCode);
-          }
-          if (why !== 'best') lastSaved = tr.state.iteration;
-          if (why !== 'periodic') progress.log(`saved ${path}`);
-        },
+        diverged: (_msg, d) => progress.diverged(divergenceLine(d, out, saver.lastSaved, from, corpus)),
+        save: saver.save,
       });
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      signals.dispose();
       progress.stop();
     }
     const s = tr.state;
@@ -541,7 +555,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
     const best = Number.isFinite(s.bestValLoss) ? `; best validation loss ${s.bestValLoss.toFixed(4)} at iteration ${s.bestValIteration} (${bestPathFor(out)})` : '';
     log(`${reason === 'interrupted' ? 'stopped' : 'done'} at iteration ${s.iteration}, ${s.elapsedSeconds.toFixed(1)} s; checkpoint ${out}${best}`);
     // A signal that came during the final validation and save still ends with its exit code.
-    if (signalled) setExit(signalled === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted);
+    if (signals.signal) setExit(signalExitCode(signals.signal));
   } finally {
     session.close();
   }

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import { Detokenizer } from '../data/detokenizer.js';
 import { cellTitle } from '../model/cells/index.js';
-import type { DumpContext, DumpWriter } from './dump.js';
+import type { DumpContext, DumpWriter } from './dump-writer.js';
 import type { DataOut } from './output.js';
 import type { StateBlock } from './states.js';
 import { PATTERN_PRESETS, VIEWER_FUNCTIONS, type ViewerMeta } from './viewer.js';

@@ -2,7 +2,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Dataset, File as H5File } from 'h5wasm';
 import { CharnnError } from '../errors.js';
 import { cellSpec, cellTitle } from '../model/cells/index.js';
-import type { DumpContext, DumpWriter } from './dump.js';
+import type { DumpContext, DumpWriter } from './dump-writer.js';
 import { openDataOut } from './output.js';
 import type { StateBlock } from './states.js';
 

@@ -1,8 +1,8 @@
 import { existsSync, rmSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
-import { crc32 } from '../checkpoint/crc32.js';
-import { type TrainingFile, saveModelFile, tensorValues } from '../checkpoint/contents.js';
+import { crc32 } from '../util/crc32.js';
+import { type TrainingFile, saveModelFile, tensorValues } from '../modelfile/contents.js';
 import { StreamBatcher, splitTrainVal } from '../data/batcher.js';
 import { type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
 import { hashFile } from '../data/content-hash.js';

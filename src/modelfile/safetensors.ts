@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { CharnnError } from '../errors.js';
-import { writeFileAtomically } from './atomic-file.js';
-import { LITTLE_ENDIAN_HOST } from './format.js';
-import { describeFsError, errorCode } from './fs-errors.js';
+import { writeFileAtomically } from '../checkpoint/atomic-file.js';
+import { LITTLE_ENDIAN_HOST } from '../checkpoint/format.js';
+import { describeFsError, errorCode } from '../util/fs-errors.js';
 
 /**
  * The safetensors format (Hugging Face's; what `safetensors.torch.load_file` reads), for float

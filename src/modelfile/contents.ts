@@ -8,9 +8,9 @@ import { Model } from '../model/model.js';
 import type { TrainConfig } from '../train/config.js';
 import { OPTIMIZERS, type OptimizerName } from '../train/optimizer.js';
 import type { TrainState } from '../train/trainer.js';
-import { readCheckpoint } from './read.js';
-import { type Checkpoint, type CheckpointTensor, requireTensor } from './types.js';
-import { writeCheckpoint } from './write.js';
+import { readCheckpoint } from '../checkpoint/read.js';
+import { type Checkpoint, type CheckpointTensor, requireTensor } from '../checkpoint/types.js';
+import { writeCheckpoint } from '../checkpoint/write.js';
 import { requireFinite } from './finite.js';
 
 /** The charnn release that wrote a file, for `info` and for diagnosing old files. */

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { readdirSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Temporary files written beside a file that is being replaced: `<name>.tmp-<pid>-<tag>`. The
+ * pid keeps processes apart and lets a process find its own leftovers; ".tmp" after the name
+ * matches the project's ignore pattern for stray checkpoint temp files ("*.charnn.tmp*").
+ * Every writer of such files names them here.
+ */
+
+/** The name prefix of this process's temp files for `path` (a directory entry beside it). */
+function ownPrefix(path: string): string {
+  return `${basename(path)}.tmp-${process.pid}-`;
+}
+
+/** A fresh temp file path beside `path`; the random tag keeps concurrent writers of this process apart. */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `${ownPrefix(path)}${randomBytes(6).toString('hex')}`);
+}
+
+/** The temp path beside `path` with a fixed tag (`probe`: the check that the directory is writable). */
+export function tempPathTagged(path: string, tag: string): string {
+  return join(dirname(path), `${ownPrefix(path)}${tag}`);
+}
+
+/**
+ * Removes the temp files this process left beside `path` (a write cut short). Best effort: a
+ * temp file whose creation is still in flight in the thread pool may survive.
+ */
+export function removeOwnTempFiles(path: string): void {
+  const prefix = ownPrefix(path);
+  try {
+    for (const name of readdirSync(dirname(path))) if (name.startsWith(prefix)) rmSync(join(dirname(path), name), { force: true });
+  } catch {
+    // Best effort: the file itself is intact either way.
+  }
+}
