@@ -136,6 +136,28 @@ function opSuite(getBackend: () => GpuBackend, tolScale: number): void {
     }
   });
 
+  it('mul and mulBackward into row views (exact: one float32 product per element)', async () => {
+    const gpu = getBackend();
+    for (const c of SIZES) {
+      for (const r of [1, 3]) {
+        const a = values(r * c, 3);
+        const b = values(r * c, 3);
+        const d = values(r * c, 3);
+        await same(gpu, 'mul', (be) => {
+          const out = framed(be, new Float32Array(r * c), r, c);
+          be.mul(framed(be, a, r, c).view, be.upload(b, [r, c]), out.view);
+          return [out.whole];
+        }, EXACT);
+        await same(gpu, 'mulBackward', (be) => {
+          const dA = framed(be, new Float32Array(r * c), r, c);
+          const dB = framed(be, new Float32Array(r * c), r, c);
+          be.mulBackward(framed(be, a, r, c).view, be.upload(b, [r, c]), framed(be, d, r, c).view, dA.view, dB.view);
+          return [dA.whole, dB.whole];
+        }, EXACT);
+      }
+    }
+  });
+
   for (const tA of [false, true]) {
     for (const tB of [false, true]) {
       it(`gemm op(A)${tA ? '^T' : ''} op(B)${tB ? '^T' : ''}`, async () => {
@@ -436,7 +458,7 @@ function windowSuite(getBackend: () => GpuBackend, cases: Case[], tolScale: numb
 }
 
 const ALL_CASES: Case[] = [];
-for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
+for (const cell of ['rnn', 'lstm', 'gru', 'mlstm'] as CellType[]) {
   ALL_CASES.push({ cell, layers: 1, embed: 0, dropout: 0 });
   ALL_CASES.push({ cell, layers: 2, embed: 7, dropout: 0 });
   ALL_CASES.push({ cell, layers: 2, embed: 7, dropout: 0.3 });

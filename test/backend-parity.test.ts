@@ -59,7 +59,7 @@ interface Case {
 }
 
 const cases: Case[] = [];
-for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
+for (const cell of ['rnn', 'lstm', 'gru', 'mlstm'] as CellType[]) {
   for (const layers of [1, 2]) for (const embed of [0, 7]) cases.push({ cell, layers, embed, dropout: 0 });
   cases.push({ cell, layers: 2, embed: 7, dropout: 0.3 });
   cases.push({ cell, layers: 2, embed: 0, dropout: 0.3 });

@@ -168,6 +168,45 @@ describe('charnn dump (CLI)', { timeout: 20000 }, () => {
   });
 });
 
+describe('dump of a multiplicative LSTM', () => {
+  it('records h, c, the gates and m = (x Wmx) * (h_prev Wmh) of every layer, and the CLI writes them', async () => {
+    const corpus = join(dir, 'corpus.txt');
+    const path = trainTiny(dir, 'mlstm', corpus, { model: 'mlstm', layers: '2', hidden: '8', iters: '20', 'eval-every': '20' });
+    const m = await loadModelFile(path, new ReferenceBackend('f32'));
+    const quantities = quantitiesFor(m.model.config.cell, [0, 1], ['h', 'c', 'gates', 'm']);
+    expect(quantities.map((q) => `${q.layer}${q.name}`).join(' ')).toBe('0h 0c 0i 0f 0g 0o 0m 1h 1c 1i 1f 1g 1o 1m');
+    const ids = idsOf(m.vocabulary, text.slice(0, 20));
+    const blocks: StateBlock[] = [];
+    const s = new StateStreamer(m.model, 7, quantities, (b) => {
+      blocks.push(b);
+    });
+    for (const id of ids) await s.push(id, m.vocabulary.token(id));
+    await s.end();
+    const all = quantities.map((_, q) => Float32Array.from(blocks.flatMap((b) => Array.from(b.values[q]))));
+    // Layer 0 reads one-hot input: x Wmx is row `id` of Wmx. m_t from h_{t-1} (zero before the text).
+    const H = 8;
+    const Wmx = Array.from(await m.model.backend.read(m.model.params.get('layers.0.Wmx')));
+    const Wmh = Array.from(await m.model.backend.read(m.model.params.get('layers.0.Wmh')));
+    const h0 = all[quantities.findIndex((q) => q.layer === 0 && q.name === 'h')];
+    const m0 = all[quantities.findIndex((q) => q.layer === 0 && q.name === 'm')];
+    for (let t = 0; t < ids.length; t++) {
+      for (let j = 0; j < H; j++) {
+        let hm = 0;
+        for (let k = 0; k < H; k++) hm += (t > 0 ? h0[(t - 1) * H + k] : 0) * Wmh[k * H + j];
+        expect(m0[t * H + j]).toBeCloseTo(Wmx[ids[t] * H + j] * hm, 5);
+      }
+    }
+    expect(Math.max(...m0.map(Math.abs))).toBeGreaterThan(1e-3);
+    const r = charnn(['dump', '-m', path, textPath, '--what', 'm', '--max-tokens', '5']);
+    expect(r.code, r.stderr).toBe(0);
+    const first = JSON.parse(r.stdout.split('\n')[0]);
+    expect(Object.keys(first.layers[0])).toEqual(['layer', 'm']);
+    const refused = charnn(['dump', '-m', lstm, textPath, '--what', 'm']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe('charnn: a LSTM has no m to dump (it has h, c, gates)\n');
+  });
+});
+
 describe('StateStreamer', () => {
   it('gives the same states whatever the window length (state is carried across windows)', async () => {
     const ids = idsOf(loaded.vocabulary, text.slice(0, 100));

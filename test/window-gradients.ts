@@ -1,6 +1,7 @@
 // Shared by the backend parity tests: one training step's gradients and losses on any backend.
 import type { Backend } from '../src/backend/backend.js';
 import type { ModelConfig } from '../src/model/config.js';
+import { cellSpec } from '../src/model/cells/index.js';
 import { Model } from '../src/model/model.js';
 import { ParamSet } from '../src/model/params.js';
 import { ReferenceBackend } from '../src/backend/reference.js';
@@ -10,7 +11,7 @@ export interface WindowCase {
   config: ModelConfig;
   /** Parameter values by name. */
   weights: Map<string, Float32Array>;
-  /** The carried state to start from, layer by layer: h, then c for an LSTM; each [B, H]. */
+  /** The carried state to start from, layer by layer: h, then c for a cell with a memory cell; each [B, H]. */
   state: Float32Array[];
   /** Time-major ids, T * B each. */
   inputs: Int32Array;
@@ -55,7 +56,7 @@ export function randomWindowCase(config: ModelConfig, rng: Random, T: number, B:
   const state: Float32Array[] = [];
   for (let l = 0; l < config.layers; l++) {
     state.push(Float32Array.from({ length: B * H }, () => rng.uniform(-0.9, 0.9)));
-    if (config.cell === 'lstm') state.push(Float32Array.from({ length: B * H }, () => rng.uniform(-1.5, 1.5)));
+    if (cellSpec(config.cell).hasCellState) state.push(Float32Array.from({ length: B * H }, () => rng.uniform(-1.5, 1.5)));
   }
   const ids = () => Int32Array.from({ length: T * B }, () => Math.floor(rng.next() * config.vocabSize));
   const inputs = ids();
