@@ -2,8 +2,9 @@
  * The backend seam: every numeric operation charnn performs goes through this interface.
  *
  * Implementations: `reference` (plain TypeScript, float32 or float64; the oracle every other
- * backend is tested against), `native` (a Node-API addon with SIMD kernels) and, later, a
- * gpu.js one. Model, trainer, sampler and dumper code never loops over numbers itself.
+ * backend is tested against), `typescript` (the reference with a tiled, threaded GEMM),
+ * `native` (a Node-API addon with SIMD kernels) and `gpu` (gpu.js kernels on WebGPU). Model,
+ * trainer, sampler and dumper code never loops over numbers itself.
  *
  * Conventions, chosen so that a device-resident backend (WebGPU) fits as well as a CPU one:
  * - Tensors are opaque handles. Only `read` brings numbers back to JavaScript, and it is the one
@@ -203,6 +204,30 @@ export function gemmDims(transA: boolean, transB: boolean, A: Tensor, B: Tensor,
     throw new Error(`gemm shapes: op(A) [${M}, ${K}] op(B) [${K2}, ${N}] C [${cr}, ${cc}]`);
   }
   return { M, N, K };
+}
+
+/**
+ * The shape rule of addRowVector and sumRows: `v` is as wide as x's rows. Returns x as
+ * [rows, cols]. Every backend checks it here (the native addon sees flat arrays only and
+ * guards its own memory; shapes are known on this side).
+ * @throws Error `${op}: ${what} <size> for rows of <cols>`
+ */
+export function checkRowVector(op: string, what: string, x: Tensor, v: Tensor): [rows: number, cols: number] {
+  const [n, m] = asMatrix(x);
+  if (v.size !== m) throw new Error(`${op}: ${what} ${v.size} for rows of ${m}`);
+  return [n, m];
+}
+
+/**
+ * The shape rule of the row ops (gatherRows, scatterAddRows, scatterRows): `rows` [N, D] goes
+ * with ids [N] of a `table` [V, D]. Returns [V, D]. Ids are range-checked by each backend as it
+ * reads them.
+ * @throws Error `${op}: ${rowsName} shape does not match ids x row size`
+ */
+export function checkRowsOfTable(op: string, rowsName: string, rows: Tensor, ids: Tensor, table: Tensor): [V: number, D: number] {
+  const [v, d] = asMatrix(table);
+  if (rows.size !== ids.size * d) throw new Error(`${op}: ${rowsName} shape does not match ids x row size`);
+  return [v, d];
 }
 
 /** A tensor's shape read as a matrix: [n] is one row of n columns. */

@@ -1,4 +1,4 @@
-import { type Backend, type DType, type HostArray, type Tensor, asMatrix, gemmDims } from './backend.js';
+import { type Backend, type DType, type HostArray, type Tensor, asMatrix, checkRowVector, checkRowsOfTable, gemmDims } from './backend.js';
 import * as K from './gpu/kernels.js';
 import { GpuLauncher, GpuTensor, type Storage, checkedSize, gt } from './gpu/launcher.js';
 import { HostMemory, WebGpuMemory } from './gpu/memory.js';
@@ -209,17 +209,15 @@ export class GpuBackend implements Backend {
   }
 
   addRowVector(x: Tensor, b: Tensor): void {
-    const [, m] = asMatrix(x);
+    const [, m] = checkRowVector('addRowVector', 'bias', x, b);
     const bs = f32(b);
-    if (bs.size !== m) throw new Error(`addRowVector: bias ${bs.size} for rows of ${m}`);
     this.q.exec([this.q.launch(K.ADD_ROW_VECTOR, f32(x), [bs.storage], [bs.offset], [], { M: m })]);
   }
 
   sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
-    const [n, m] = asMatrix(x);
+    const [n, m] = checkRowVector('sumRows', 'out', x, out);
     const xs = f32(x);
     const o = f32(out);
-    if (o.size !== m) throw new Error(`sumRows: out ${o.size} for rows of ${m}`);
     if (n <= K.ROW_CHUNK) {
       this.q.exec([this.q.launch(K.SUM_ROWS, o, [xs.storage], [xs.offset, accumulate ? 1 : 0], [], { N: n, M: m })]);
       return;
@@ -488,9 +486,8 @@ function checkIds(ids: Int32Array, v: number, op: string): void {
  * in [0, V). Returns the ids' host copy and V, D.
  */
 function rowsOfTable(op: string, rowsName: string, rows: GpuTensor, ids: Tensor, table: Tensor): { idx: Int32Array; v: number; d: number } {
-  const [v, d] = asMatrix(table);
+  const [v, d] = checkRowsOfTable(op, rowsName, rows, ids, table);
   const idx = hostIds(ids);
-  if (rows.size !== idx.length * d) throw new Error(`${op}: ${rowsName} shape does not match ids x row size`);
   checkIds(idx, v, op);
   return { idx, v, d };
 }

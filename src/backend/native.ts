@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Tensor, asMatrix, gemmDims } from './backend.js';
+import { type Tensor, asMatrix, checkRowVector, checkRowsOfTable, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
@@ -106,26 +106,22 @@ export class NativeBackend extends ReferenceBackend {
   }
 
   override addRowVector(x: Tensor, b: Tensor): void {
-    const m = asMatrix(x)[1];
-    if (b.size !== m) throw new Error(`addRowVector: bias ${b.size} for rows of ${m}`);
+    checkRowVector('addRowVector', 'bias', x, b);
     this.addon.addRowVector(f32(x), f32(b));
   }
 
   override sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
-    const m = asMatrix(x)[1];
-    if (out.size !== m) throw new Error(`sumRows: out ${out.size} for rows of ${m}`);
+    checkRowVector('sumRows', 'out', x, out);
     this.addon.sumRows(f32(x), f32(out), accumulate);
   }
 
   override gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
-    const d = asMatrix(table)[1];
-    if (out.size !== ids.size * d) throw new Error('gatherRows: out shape does not match ids x row size');
+    checkRowsOfTable('gatherRows', 'out', out, ids, table);
     this.addon.gatherRows(f32(table), i32(ids), f32(out));
   }
 
   override scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
-    const d = asMatrix(dTable)[1];
-    if (dOut.size !== ids.size * d) throw new Error('scatterAddRows: dOut shape does not match ids x row size');
+    checkRowsOfTable('scatterAddRows', 'dOut', dOut, ids, dTable);
     this.addon.scatterAddRows(f32(dOut), i32(ids), f32(dTable));
   }
 

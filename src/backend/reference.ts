@@ -4,6 +4,8 @@ import {
   type HostArray,
   type Tensor,
   asMatrix,
+  checkRowVector,
+  checkRowsOfTable,
   dropoutKeeps,
   gemmDims,
   shapeSize,
@@ -170,10 +172,9 @@ export class ReferenceBackend implements Backend {
   }
 
   addRowVector(x: Tensor, b: Tensor): void {
-    const [n, m] = asMatrix(x);
+    const [n, m] = checkRowVector('addRowVector', 'bias', x, b);
     const xs = cpu(x).data;
     const bs = cpu(b).data;
-    if (bs.length !== m) throw new Error(`addRowVector: bias ${bs.length} for rows of ${m}`);
     for (let r = 0; r < n; r++) {
       const o = r * m;
       for (let j = 0; j < m; j++) xs[o + j] += bs[j];
@@ -181,10 +182,9 @@ export class ReferenceBackend implements Backend {
   }
 
   sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
-    const [n, m] = asMatrix(x);
+    const [n, m] = checkRowVector('sumRows', 'out', x, out);
     const xs = cpu(x).data;
     const os = cpu(out).data;
-    if (os.length !== m) throw new Error(`sumRows: out ${os.length} for rows of ${m}`);
     if (!accumulate) os.fill(0);
     for (let r = 0; r < n; r++) {
       const o = r * m;
@@ -193,11 +193,10 @@ export class ReferenceBackend implements Backend {
   }
 
   gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
-    const [v, d] = asMatrix(table);
+    const [v, d] = checkRowsOfTable('gatherRows', 'out', out, ids, table);
     const t = cpu(table).data;
     const idx = cpu(ids).data;
     const o = cpu(out).data;
-    if (o.length !== idx.length * d) throw new Error('gatherRows: out shape does not match ids x row size');
     for (let n = 0; n < idx.length; n++) {
       const id = idx[n];
       if (id < 0 || id >= v) throw new Error(`gatherRows: id ${id} outside [0, ${v})`);
@@ -206,7 +205,7 @@ export class ReferenceBackend implements Backend {
   }
 
   scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
-    const [v, d] = asMatrix(dTable);
+    const [v, d] = checkRowsOfTable('scatterAddRows', 'dOut', dOut, ids, dTable);
     const g = cpu(dOut).data;
     const idx = cpu(ids).data;
     const t = cpu(dTable).data;
@@ -220,11 +219,10 @@ export class ReferenceBackend implements Backend {
   }
 
   scatterRows(src: Tensor, ids: Tensor, table: Tensor): void {
-    const [v, d] = asMatrix(table);
+    const [v, d] = checkRowsOfTable('scatterRows', 'src', src, ids, table);
     const s = cpu(src).data;
     const idx = cpu(ids).data;
     const t = cpu(table).data;
-    if (s.length !== idx.length * d) throw new Error('scatterRows: src shape does not match ids x row size');
     for (let n = 0; n < idx.length; n++) {
       const id = idx[n];
       if (id < 0 || id >= v) throw new Error(`scatterRows: id ${id} outside [0, ${v})`);
