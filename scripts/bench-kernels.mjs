@@ -141,11 +141,11 @@ if (!only || only === 'ops') {
   ops.push([`dropout n=${n}`, () => addon.dropout(x, y, 0.3, 42)]);
   {
     const xs = rand(2500 * 512), out = new Float32Array(512), bias = rand(512);
-    ops.push([`addRowVector [2500,512]`, () => addon.addRowVector(xs, bias)]);
-    ops.push([`sumRows [2500,512]`, () => addon.sumRows(xs, out, true)]);
+    ops.push([`addRowVector [2500,512]`, () => addon.addRowVector(512, xs, bias)]);
+    ops.push([`sumRows [2500,512]`, () => addon.sumRows(512, xs, out, true)]);
     const table = rand(65 * 512), ids = new Int32Array(2500).map((_, i) => i % 65), o = new Float32Array(2500 * 512);
-    ops.push([`gatherRows [2500] of [65,512]`, () => addon.gatherRows(table, ids, o)]);
-    ops.push([`scatterAddRows [2500] into [65,512]`, () => addon.scatterAddRows(o, ids, table)]);
+    ops.push([`gatherRows [2500] of [65,512]`, () => addon.gatherRows(512, table, ids, o)]);
+    ops.push([`scatterAddRows [2500] into [65,512]`, () => addon.scatterAddRows(512, o, ids, table)]);
   }
   for (const P of [10000, 200000, 3200000]) {
     const p = rand(P), g = rand(P), m = new Float32Array(P), v = new Float32Array(P), comp = new Float32Array(P);

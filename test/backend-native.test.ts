@@ -315,6 +315,17 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
       expect(() => b.gatherRows(b.zeros([3, 2]), bad, b.zeros([2, 2]))).toThrow(/out of range/);
       expect(() => b.scatterAddRows(b.zeros([2, 2]), b.upload([-1, 0], [2], 'i32'), b.zeros([3, 2]))).toThrow(/out of range/);
     });
+
+    it('row ops check sizes against the row width from the shape (in the addon, with the reference messages)', () => {
+      const b = nb();
+      // [4, 6] with a bias of 3: 24 is a multiple of 3, so only the width passed from the shape catches it
+      expect(() => b.addRowVector(b.zeros([4, 6]), b.zeros([3]))).toThrow(/addRowVector: bias 3 for rows of 6/);
+      expect(() => ref.addRowVector(ref.zeros([4, 6]), ref.zeros([3]))).toThrow(/addRowVector: bias 3 for rows of 6/);
+      expect(() => b.sumRows(b.zeros([4, 6]), b.zeros([3]), false)).toThrow(/sumRows: out 3 for rows of 6/);
+      const ids = b.upload([0, 1], [2], 'i32');
+      expect(() => b.gatherRows(b.zeros([3, 2]), ids, b.zeros([2, 3]))).toThrow(/gatherRows: out shape does not match ids x row size/);
+      expect(() => b.scatterAddRows(b.zeros([2, 3]), ids, b.zeros([3, 2]))).toThrow(/scatterAddRows: dOut shape does not match ids x row size/);
+    });
   });
 
   describe('cells', () => {

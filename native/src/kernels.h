@@ -1,6 +1,7 @@
 // The kernel table: every numeric routine of the native backend, compiled once per instruction
-// set (see binding.gyp and dispatch.cc). Kernels are serial and work on the range they are given;
-// splitting work across threads is the caller's business (addon.cc, gemm driver).
+// set (k_base.cc, k_avx2.cc, k_avx512.cc, each including kernels_impl.h; see binding.gyp) and
+// chosen at load time by runtime.cc. Kernels are serial and work on the range they are given;
+// splitting work across threads is the caller's business (addon.cc, its run_gemm included).
 //
 // This header is included by translation units compiled with different -m flags, so it must
 // declare nothing but plain data types and functions with external C++ linkage defined in exactly

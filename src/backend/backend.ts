@@ -208,8 +208,8 @@ export function gemmDims(transA: boolean, transB: boolean, A: Tensor, B: Tensor,
 
 /**
  * The shape rule of addRowVector and sumRows: `v` is as wide as x's rows. Returns x as
- * [rows, cols]. Every backend checks it here (the native addon sees flat arrays only and
- * guards its own memory; shapes are known on this side).
+ * [rows, cols]. The TypeScript backends check it here; the native backend passes the row width
+ * to its addon, which checks the same rule in C++ with the same messages (native/src/addon.cc).
  * @throws Error `${op}: ${what} <size> for rows of <cols>`
  */
 export function checkRowVector(op: string, what: string, x: Tensor, v: Tensor): [rows: number, cols: number] {
@@ -221,7 +221,7 @@ export function checkRowVector(op: string, what: string, x: Tensor, v: Tensor): 
 /**
  * The shape rule of the row ops (gatherRows, scatterAddRows, scatterRows): `rows` [N, D] goes
  * with ids [N] of a `table` [V, D]. Returns [V, D]. Ids are range-checked by each backend as it
- * reads them.
+ * reads them. (Native: checked by the addon, as checkRowVector says.)
  * @throws Error `${op}: ${rowsName} shape does not match ids x row size`
  */
 export function checkRowsOfTable(op: string, rowsName: string, rows: Tensor, ids: Tensor, table: Tensor): [V: number, D: number] {

@@ -2,12 +2,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Tensor, asMatrix, checkRowVector, checkRowsOfTable, gemmDims } from './backend.js';
+import { type Tensor, asMatrix, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
 /** Bumped with every change of the addon's calling convention; a stale build is refused. */
-const ADDON_ABI = 2;
+const ADDON_ABI = 3;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
@@ -23,10 +23,14 @@ export interface NativeAddon {
   axpy(alpha: number, x: Float32Array, y: Float32Array): void;
   scale(x: Float32Array, s: number): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
-  addRowVector(x: Float32Array, b: Float32Array): void;
-  sumRows(x: Float32Array, out: Float32Array, accumulate: boolean): void;
-  gatherRows(table: Float32Array, ids: Int32Array, out: Float32Array): void;
-  scatterAddRows(dOut: Float32Array, ids: Int32Array, dTable: Float32Array): void;
+  /** x: [rows, cols] += b: [cols] per row. */
+  addRowVector(cols: number, x: Float32Array, b: Float32Array): void;
+  /** out: [cols] (+)= column sums of x: [rows, cols]. */
+  sumRows(cols: number, x: Float32Array, out: Float32Array, accumulate: boolean): void;
+  /** out: [N, D] row n = table: [V, D] row ids[n]. */
+  gatherRows(D: number, table: Float32Array, ids: Int32Array, out: Float32Array): void;
+  /** dTable: [V, D] row ids[n] += dOut: [N, D] row n. */
+  scatterAddRows(D: number, dOut: Float32Array, ids: Int32Array, dTable: Float32Array): void;
   rnnForward(pre: Float32Array, h: Float32Array): void;
   rnnBackward(h: Float32Array, dh: Float32Array, dPre: Float32Array): void;
   lstmForward(H: number, gates: Float32Array, cPrev: Float32Array, c: Float32Array, h: Float32Array): void;
@@ -105,24 +109,23 @@ export class NativeBackend extends ReferenceBackend {
     this.addon.gemm(transA, transB, M, N, K, alpha, f32(A), f32(B), beta, f32(C));
   }
 
+  // The row ops pass the row width from the tensor's shape; the addon checks every size against
+  // it (native/src/addon.cc, with the reference backend's messages), so there are no checks here.
+
   override addRowVector(x: Tensor, b: Tensor): void {
-    checkRowVector('addRowVector', 'bias', x, b);
-    this.addon.addRowVector(f32(x), f32(b));
+    this.addon.addRowVector(asMatrix(x)[1], f32(x), f32(b));
   }
 
   override sumRows(x: Tensor, out: Tensor, accumulate: boolean): void {
-    checkRowVector('sumRows', 'out', x, out);
-    this.addon.sumRows(f32(x), f32(out), accumulate);
+    this.addon.sumRows(asMatrix(x)[1], f32(x), f32(out), accumulate);
   }
 
   override gatherRows(table: Tensor, ids: Tensor, out: Tensor): void {
-    checkRowsOfTable('gatherRows', 'out', out, ids, table);
-    this.addon.gatherRows(f32(table), i32(ids), f32(out));
+    this.addon.gatherRows(asMatrix(table)[1], f32(table), i32(ids), f32(out));
   }
 
   override scatterAddRows(dOut: Tensor, ids: Tensor, dTable: Tensor): void {
-    checkRowsOfTable('scatterAddRows', 'dOut', dOut, ids, dTable);
-    this.addon.scatterAddRows(f32(dOut), i32(ids), f32(dTable));
+    this.addon.scatterAddRows(asMatrix(dTable)[1], f32(dOut), i32(ids), f32(dTable));
   }
 
   // ---- recurrent cells ----------------------------------------------------------------------
