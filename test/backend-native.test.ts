@@ -251,6 +251,37 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
       for (let i = 0; i < after.length; i++) expect(after[i]).toBe(i >= 3 * 17 && i < 7 * 17 ? -1 : before[i]);
     });
 
+    it('mul and mulBackward: exact (one float32 product per element), views and NaN included', () => {
+      const b = nb();
+      for (const n of [1, 3, 17, 65, 130, 100003]) {
+        const x = randArray(n);
+        const y = randArray(n);
+        const d = randArray(n);
+        if (n > 3) x[2] = NaN;
+        const [rx, nx] = pair(b, x, [n]);
+        const [ry, ny] = pair(b, y, [n]);
+        const [rd, nd] = pair(b, d, [n]);
+        const [ro, no] = pair(b, new Float32Array(n), [n]);
+        ref.mul(rx, ry, ro);
+        b.mul(nx, ny, no);
+        expectExact(data(no), data(ro), `mul n=${n}`);
+        const [rdx, ndx] = pair(b, new Float32Array(n), [n]);
+        const [rdy, ndy] = pair(b, new Float32Array(n), [n]);
+        ref.mulBackward(rx, ry, rd, rdx, rdy);
+        b.mulBackward(nx, ny, nd, ndx, ndy);
+        expectExact(data(ndx), data(rdx), `mulBackward dA n=${n}`);
+        expectExact(data(ndy), data(rdy), `mulBackward dB n=${n}`);
+      }
+      // rows 3..6 of [10, 17] buffers: the rest is left alone
+      const [m, dm] = [b.upload(randArray(10 * 17), [10, 17]), b.upload(randArray(10 * 17), [10, 17])];
+      const before = data(dm).slice();
+      b.mul(b.rows(m, 3, 4), b.rows(m, 0, 4), b.rows(dm, 3, 4));
+      const after = data(dm);
+      const mv = data(m);
+      for (let i = 0; i < after.length; i++) expect(after[i]).toBe(i >= 3 * 17 && i < 7 * 17 ? Math.fround(mv[i] * mv[i - 3 * 17]) : before[i]);
+      expect(() => b.mul(b.zeros([3]), b.zeros([4]), b.zeros([3]))).toThrow(/mul: sizes differ/);
+    });
+
     it('addRowVector and sumRows', () => {
       const b = nb();
       for (const [n, m] of [

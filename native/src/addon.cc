@@ -61,6 +61,16 @@ void scale(Args&, F32 x, double s) {
   par_range(x.n, kElemGrain, [&](size_t lo, size_t hi) { K->scale(x.p + lo, hi - lo, fs); });
 }
 
+void mul(Args& a, F32 x, F32 y, F32 out) {
+  if (!a.need(x.n == y.n && x.n == out.n, "mul: sizes differ")) return;
+  par_range(x.n, kElemGrain, [&](size_t lo, size_t hi) { K->mul(x.p + lo, y.p + lo, out.p + lo, hi - lo); });
+}
+
+void mulBackward(Args& a, F32 x, F32 y, F32 d, F32 dx, F32 dy) {
+  if (!a.need(y.n == x.n && d.n == x.n && dx.n == x.n && dy.n == x.n, "mulBackward: sizes differ")) return;
+  par_range(x.n, kElemGrain, [&](size_t lo, size_t hi) { K->mul_backward(x.p + lo, y.p + lo, d.p + lo, dx.p + lo, dy.p + lo, hi - lo); });
+}
+
 // ---- GEMM -------------------------------------------------------------------------------------
 
 // Below this many flops a GEMM runs on the calling thread: waking/sharing with a worker costs a
@@ -423,6 +433,8 @@ const struct {
     {"copy", charnn::bind<copy>},
     {"axpy", charnn::bind<axpy>},
     {"scale", charnn::bind<scale>},
+    {"mul", charnn::bind<mul>},
+    {"mulBackward", charnn::bind<mulBackward>},
     {"gemm", charnn::bind<gemm>},
     {"addRowVector", charnn::bind<addRowVector>},
     {"sumRows", charnn::bind<sumRows>},
@@ -450,7 +462,7 @@ const struct {
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
-  o.Set("abi", 3);  // keep equal to ADDON_ABI in src/backend/native.ts
+  o.Set("abi", 4);  // keep equal to ADDON_ABI in src/backend/native.ts
   o.Set("isa", K->isa);
   o.Set("threads", charnn::num_threads());
   o.Set("mr", K->mr);

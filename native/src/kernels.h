@@ -38,6 +38,9 @@ struct Kernels {
   void (*fill)(float* x, size_t n, float v);
   void (*axpy)(float a, const float* x, float* y, size_t n);
   void (*scale)(float* x, size_t n, float s);
+  // out = a * b elementwise, and its gradient dA = dOut * b, dB = dOut * a (the mLSTM's m)
+  void (*mul)(const float* a, const float* b, float* out, size_t n);
+  void (*mul_backward)(const float* a, const float* b, const float* dOut, float* dA, float* dB, size_t n);
   void (*add_row_vector)(float* x, long rows, long cols, const float* b);
   // out[c0:c1] (+)= column sums of x[:, c0:c1]
   void (*sum_rows)(const float* x, long rows, long cols, float* out, int accumulate, long c0, long c1);

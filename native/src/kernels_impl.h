@@ -75,6 +75,22 @@ static void scale(float* x, size_t n, float s) {
   }
 }
 
+static void mul(const float* a, const float* b, float* out, size_t n) {
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    stn(out + i, ldn(a + i, m) * ldn(b + i, m), m);
+  }
+}
+
+static void mul_backward(const float* a, const float* b, const float* dOut, float* dA, float* dB, size_t n) {
+  for (size_t i = 0; i < n; i += W) {
+    const long m = (long)zmin(W, n - i);
+    const vf d = ldn(dOut + i, m);
+    stn(dA + i, d * ldn(b + i, m), m);
+    stn(dB + i, d * ldn(a + i, m), m);
+  }
+}
+
 static void add_row_vector(float* x, long rows, long cols, const float* b) {
   for (long r = 0; r < rows; ++r) axpy(1.0f, b, x + r * cols, (size_t)cols);
 }
@@ -422,7 +438,7 @@ static void map(int fn, const float* x, float* y, size_t n) {
 
 static const Kernels table = {
     CHARNN_ISA_NAME, MR,          NR,           &gemm,         &fill,          &axpy,
-    &scale,          &add_row_vector, &sum_rows, &rnn_forward, &rnn_backward,  &lstm_forward,
+    &scale,          &mul,         &mul_backward, &add_row_vector, &sum_rows, &rnn_forward, &rnn_backward,  &lstm_forward,
     &lstm_backward,  &gru_forward, &gru_backward, &softmax_xent, &softmax,       &dropout,
     &clip,           &sum_squares, &adagrad,      &rmsprop,      &adam,          &map,   &tune,
 };

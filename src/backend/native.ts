@@ -7,7 +7,7 @@ import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
 /** Bumped with every change of the addon's calling convention; a stale build is refused. */
-const ADDON_ABI = 3;
+const ADDON_ABI = 4;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
@@ -22,6 +22,8 @@ export interface NativeAddon {
   copy(src: Float32Array, dst: Float32Array): void;
   axpy(alpha: number, x: Float32Array, y: Float32Array): void;
   scale(x: Float32Array, s: number): void;
+  mul(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  mulBackward(a: Float32Array, b: Float32Array, dOut: Float32Array, dA: Float32Array, dB: Float32Array): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
   /** x: [rows, cols] += b: [cols] per row. */
   addRowVector(cols: number, x: Float32Array, b: Float32Array): void;
@@ -100,6 +102,14 @@ export class NativeBackend extends ReferenceBackend {
 
   override scale(x: Tensor, s: number): void {
     this.addon.scale(f32(x), s);
+  }
+
+  override mul(a: Tensor, b: Tensor, out: Tensor): void {
+    this.addon.mul(f32(a), f32(b), f32(out));
+  }
+
+  override mulBackward(a: Tensor, b: Tensor, dOut: Tensor, dA: Tensor, dB: Tensor): void {
+    this.addon.mulBackward(f32(a), f32(b), f32(dOut), f32(dA), f32(dB));
   }
 
   // ---- linear algebra -----------------------------------------------------------------------
