@@ -113,7 +113,7 @@ function expectSameRun(a: Trainer, b: Trainer, sa: Map<string, Buffer>, sb: Map<
 
 describe('exact resume (library)', () => {
   const runs: Run[] = [];
-  for (const cell of ['rnn', 'lstm', 'gru'] as CellType[]) {
+  for (const cell of ['rnn', 'lstm', 'gru', 'mlstm'] as CellType[]) {
     runs.push({ cell, batch: 1, optim: 'adagrad' });
     runs.push({ cell, batch: 3, optim: cell === 'lstm' ? 'adam' : cell === 'gru' ? 'rmsprop' : 'adagrad', dropout: 0.25, embed: cell === 'gru' ? 5 : 0 });
   }

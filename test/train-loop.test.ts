@@ -34,7 +34,7 @@ async function session(cell: CellType, train: TrainConfig) {
 }
 
 describe('training loop', () => {
-  for (const [cell, optim] of [['rnn', 'adagrad'], ['lstm', 'adam'], ['gru', 'rmsprop']] as Array<[CellType, OptimizerName]>) {
+  for (const [cell, optim] of [['rnn', 'adagrad'], ['lstm', 'adam'], ['gru', 'rmsprop'], ['mlstm', 'adam']] as Array<[CellType, OptimizerName]>) {
     it(`${cell} with ${optim} learns a repetitive text (validation loss falls far below log V)`, async () => {
       const s = await session(cell, trainConfig({ iters: 300 }, optim));
       const before = await evaluateRegion(s.trainer.model, s.cache, s.trainTokens, s.cache.length, 10, 1);

@@ -1,5 +1,5 @@
 import type { Backend, Tensor } from '../../backend/backend.js';
-import type { CellSpec, InputProjection, LayerParams } from './cell.js';
+import type { CellParam, CellSpec, InputProjection, LayerParams } from './cell.js';
 import { Recurrence } from './recurrence.js';
 import { torchRnnFamily } from './torch-rnn-family.js';
 
@@ -41,6 +41,11 @@ class LstmLayer extends Recurrence {
   }
 }
 
+/** The gate bias [i | f | g | o]: the forget gate's starts at 1. Shared with the mLSTM. */
+export function lstmBias(H: number): CellParam {
+  return { name: 'b', shape: [4 * H], init: { kind: 'gateConstants', hidden: H, values: [0, 1, 0, 0] } };
+}
+
 export const lstm: CellSpec = {
   name: 'lstm',
   title: 'LSTM',
@@ -50,11 +55,7 @@ export const lstm: CellSpec = {
   weightInit: (H) => ({ kind: 'uniform', bound: 1 / Math.sqrt(H) }),
   params(D, H) {
     const w = this.weightInit(H);
-    return [
-      { name: 'Wx', shape: [D, 4 * H], init: w },
-      { name: 'Wh', shape: [H, 4 * H], init: w },
-      { name: 'b', shape: [4 * H], init: { kind: 'gateConstants', hidden: H, values: [0, 1, 0, 0] } },
-    ];
+    return [{ name: 'Wx', shape: [D, 4 * H], init: w }, { name: 'Wh', shape: [H, 4 * H], init: w }, lstmBias(H)];
   },
   layer: (be, H, T, B, withGradients) => new LstmLayer(be, H, T, B, withGradients),
   flopsPerToken: (D, H) => 6 * H * 4 * H + 6 * D * 4 * H,

@@ -1,5 +1,6 @@
 import type { Backend, Tensor } from '../../backend/backend.js';
 import type { CellSpec, InputProjection, LayerParams, RecordedValue } from './cell.js';
+import { lstm, lstmBias } from './lstm.js';
 import { Recurrence } from './recurrence.js';
 import { transpose } from './torch-rnn-family.js';
 
@@ -86,9 +87,10 @@ export const mlstm: CellSpec = {
   name: 'mlstm',
   title: 'mLSTM',
   summary: 'multiplicative LSTM (Krause et al. 2016)',
-  gates: ['i', 'f', 'g', 'o'],
+  // The LSTM's gates, state, initialisation and recorded quantities, and m.
+  gates: lstm.gates,
   hasCellState: true,
-  weightInit: (H) => ({ kind: 'uniform', bound: 1 / Math.sqrt(H) }),
+  weightInit: lstm.weightInit,
   params(D, H) {
     const w = this.weightInit(H);
     return [
@@ -96,19 +98,14 @@ export const mlstm: CellSpec = {
       { name: 'Wmx', shape: [D, H], init: w },
       { name: 'Wmh', shape: [H, H], init: w },
       { name: 'Wh', shape: [H, 4 * H], init: w },
-      { name: 'b', shape: [4 * H], init: { kind: 'gateConstants', hidden: H, values: [0, 1, 0, 0] } },
+      lstmBias(H),
     ];
   },
   layer: (be, H, T, B, withGradients) => new MlstmLayer(be, H, T, B, withGradients),
   // Each weight matrix is used 3 times (forward, its gradient, the gradient of its input):
   // Wx and Wmx of the input (5H columns over D rows), Wmh and Wh of the state (5H over H).
   flopsPerToken: (D, H) => 6 * (D + H) * 5 * H,
-  quantities: [
-    { name: 'h', group: 'h' },
-    { name: 'c', group: 'c' },
-    ...['i', 'f', 'g', 'o'].map((name) => ({ name, group: 'gates' })),
-    { name: 'm', group: 'm' },
-  ],
+  quantities: [...lstm.quantities, { name: 'm', group: 'm' }],
   /**
    * python/charnn_torch.py's `MLSTM` module (PyTorch has none), one layer's tensors:
    *   rnn.weight_ih_l{l} [4H, D] = Wx^T    rnn.weight_mx_l{l} [H, D] = Wmx^T
