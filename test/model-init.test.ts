@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ReferenceBackend } from '../src/backend/reference.js';
+import { CELL_NAMES } from '../src/model/cells/index.js';
 import { Model } from '../src/model/model.js';
+import { parameterCount } from '../src/model/params.js';
 import { NumpyRandom } from '../src/util/numpy-random.js';
 
 describe('NumpyRandom: numpy legacy generator, draw for draw', () => {
@@ -48,5 +50,21 @@ describe('vanilla RNN initialisation is min-char-rnn\'s', () => {
     expect(await read('out.W')).toEqual(outW);
     expect(await read('layers.0.b')).toEqual([0, 0, 0, 0]);
     expect(await read('out.b')).toEqual([0, 0, 0]);
+  });
+});
+
+describe('parameter counts', () => {
+  it('parameterCount, computed from the cell specs without building, is the built model\'s count (tied models have no out.W)', () => {
+    const be = new ReferenceBackend('f32');
+    for (const cell of CELL_NAMES) {
+      for (const [layers, embed, tie] of [[1, 0, false], [3, 0, false], [2, 6, false], [2, 6, true]] as const) {
+        const config = { cell, vocabSize: 11, hidden: 6, layers, embed, dropout: 0, tie };
+        const built = Model.create(be, config, 1).params.count();
+        expect(parameterCount(config), `${cell} ${layers} layers, embed ${embed}${tie ? ', tied' : ''}`).toBe(built);
+      }
+      // Tying drops exactly the [H, V] output matrix.
+      const untied = { cell, vocabSize: 11, hidden: 6, layers: 2, embed: 6, dropout: 0 };
+      expect(parameterCount(untied) - parameterCount({ ...untied, tie: true })).toBe(6 * 11);
+    }
   });
 });
