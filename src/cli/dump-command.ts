@@ -5,7 +5,7 @@ import { defaultUnknownPolicy, describeUnknownRule, summarizeUnknown } from '../
 import { openCorpus } from '../data/source.js';
 import type { UnknownTokenPolicy } from '../data/vocabulary.js';
 import { UsageError } from '../errors.js';
-import { cellSpec } from '../model/cells/index.js';
+import { CELLS, cellSpec } from '../model/cells/index.js';
 import { dumpOutputs, requireDirectory, runDump } from '../inspect/dump.js';
 import { DUMP_FORMATS, DUMP_FORMAT_TABLE, type DumpFormat, STATE_ONLY_GROUPS, dumpFormat } from '../inspect/dump-formats.js';
 import { guardOutputs } from '../util/output-guard.js';
@@ -36,7 +36,7 @@ function options(y: Argv): Argv<DumpArgs> {
     .option('model', MODEL_FILE)
     .option('format', { alias: 'f', type: 'string', choices: DUMP_FORMATS, default: DUMP_FORMATS[0], describe: DUMP_FORMAT_TABLE.map((f) => `${f.name} (${f.describe})`).join(', ') })
     .option('out', { alias: 'o', type: 'string', describe: `${formatsWhere((f) => !f.directory)}: a file [default: stdout]; ${formatsWhere((f) => f.directory)}: a directory (required)` })
-    .option('what', { type: 'string', describe: `comma-separated: h (hidden state), c (cell state of a cell with a memory cell), gates, m (mLSTM's multiplicative state) [default: all the model has; ${formatsWhere((f) => f.defaultGroups !== null)}: ${STATE_ONLY_GROUPS.join(',')}]` })
+    .option('what', { type: 'string', describe: `comma-separated, of h (hidden state), c (cell state), gates and what else a cell records; ${CELLS.map((c) => `${c.name}: ${[...new Set(c.quantities.map((q) => q.group))].join(' ')}`).join(', ')} [default: all the model has; ${formatsWhere((f) => f.defaultGroups !== null)}: ${STATE_ONLY_GROUPS.join(',')}]` })
     .option('layers', { type: 'string', describe: 'comma-separated layer numbers, from 0 [default: all]' })
     .option('seq', { type: 'number', default: 256, describe: 'tokens per forward window, at most 4096 (the values do not depend on it)' })
     .option('max-tokens', { type: 'number', default: 0, describe: 'stop after N tokens (0 = the whole text)' })

@@ -12,6 +12,7 @@ import { sampleCommand } from './sample-command.js';
 import { trainCommand } from './train-command.js';
 import { benchCommand } from './bench-command.js';
 import { escapeInvisible } from '../util/visible-text.js';
+import { CELLS } from '../model/cells/index.js';
 
 
 /**
@@ -36,7 +37,7 @@ export async function main(args: string[]): Promise<number> {
   let cli: Argv = yargs(keepLastOccurrences(args, builders).map((a) => (a === '-' ? DASH : a)))
     .middleware(restoreDash, true)
     .scriptName('charnn')
-    .usage('$0 <command> [options]\n\nTrain, sample and measure character- and word-level RNN/LSTM/GRU language models.')
+    .usage(`$0 <command> [options]\n\nTrain, sample and measure character- and word-level ${CELLS.map((c) => c.title).join('/')} language models.`)
     .demandCommand(1, 'name a command: train, sample, eval, dump, info, bench, export, import')
     .strict()
     .recommendCommands()
