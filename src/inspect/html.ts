@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import { Detokenizer } from '../data/detokenizer.js';
-import { cellTitle } from '../model/cells/index.js';
+import { cellTitle, quantityBounded } from '../model/cells/index.js';
 import type { DumpContext, DumpWriter } from './dump-writer.js';
 import type { DataOut } from './output.js';
 import type { StateBlock } from './states.js';
@@ -65,8 +65,8 @@ const BODY = `
  * cell's activation, after Karpathy, Johnson and Fei-Fei, "Visualizing and Understanding
  * Recurrent Networks" (2015), with a cell picker and a ranking of the cells most correlated
  * with a pattern. Written as it streams: the viewer code first, then a data block per window,
- * then the call that starts the viewer. Activations are stored as int8 (value × 127), c as
- * tanh(c), so all shown values lie in [-1, 1].
+ * then the call that starts the viewer. Activations are stored as int8 (value × 127), unbounded ones (c, m) as
+ * tanh(value), so all shown values lie in [-1, 1].
  */
 export class HtmlWriter implements DumpWriter {
   private readonly detok: Detokenizer | null;
@@ -97,7 +97,7 @@ export class HtmlWriter implements DumpWriter {
     const bytes = new Int8Array(Q * n * H);
     this.ctx.quantities.forEach((q, k) => {
       const v = b.values[k];
-      const squash = q.name === 'c';
+      const squash = !quantityBounded(this.ctx.model.config.cell, q.name);
       for (let i = 0; i < n * H; i++) {
         const x = squash ? Math.tanh(v[i]) : v[i];
         bytes[k * n * H + i] = Math.round(Math.max(-1, Math.min(1, x)) * 127);

@@ -1,7 +1,7 @@
 import { basename, join, resolve } from 'node:path';
 import type { Dataset, File as H5File } from 'h5wasm';
 import { CharnnError } from '../errors.js';
-import { cellSpec, cellTitle } from '../model/cells/index.js';
+import { cellSpec, cellTitle, quantityBounded } from '../model/cells/index.js';
 import type { DumpContext, DumpWriter } from './dump-writer.js';
 import { openDataOut } from './output.js';
 import type { StateBlock } from './states.js';
@@ -101,7 +101,7 @@ export class LstmVisWriter implements DumpWriter {
 
   static async open(ctx: DumpContext, dir: string): Promise<LstmVisWriter> {
     for (const q of ctx.quantities) {
-      if (q.name !== 'h' && q.name !== 'c') throw new CharnnError(`LSTMVis shows hidden and cell states only, not the gate ${q.name}`, 'leave out --what gates with --format lstmvis');
+      if (q.name !== 'h' && q.name !== 'c') throw new CharnnError(`LSTMVis shows hidden and cell states only, not ${q.name}`, 'ask for --what h,c with --format lstmvis');
     }
     const h5 = await loadH5wasm();
     const open = (name: string) => {
@@ -148,7 +148,7 @@ export class LstmVisWriter implements DumpWriter {
     const types = this.ctx.quantities.map((quantity) => {
       const { path, type } = lstmVisPath(c.cell, quantity.layer, quantity.name);
       // h is already in [-1, 1]; LSTMVis's default tanh is meant for unbounded cell states.
-      const transform = quantity.name === 'h' ? ', transform: none' : '';
+      const transform = quantityBounded(c.cell, quantity.name) ? ', transform: none' : '';
       return `    - {type: ${type}, layer: ${quantity.layer + 1}, path: ${path}${transform}}`;
     });
     return [

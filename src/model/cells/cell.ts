@@ -70,6 +70,11 @@ export interface CellLayer {
 export interface CellQuantity {
   name: string;
   group: string;
+  /**
+   * Whether its values lie in [-1, 1] (h, gate activations). The HTML viewer and LSTMVis show
+   * the others (a cell state, the mLSTM's m) through tanh.
+   */
+  bounded: boolean;
 }
 
 /** A tensor as PyTorch's state_dict holds it: row-major float32. */
@@ -106,7 +111,7 @@ export interface CellSpec {
   readonly hasCellState: boolean;
   /** Layers when `--layers` is not given (min-char-rnn's single layer for the vanilla RNN). */
   readonly defaultLayers?: number;
-  /** How weights matrices start, H units (also the output layer's). */
+  /** How weight matrices start, for H units (the output layer's too). */
   weightInit(H: number): ParamInit;
   /** Layer parameters, in checkpoint order, for input width D. */
   params(D: number, H: number): CellParam[];

@@ -75,6 +75,6 @@ export const gru: CellSpec = {
   },
   layer: (be, H, T, B, withGradients) => new GruLayer(be, H, T, B, withGradients),
   flopsPerToken: (D, H) => 6 * H * 3 * H + 6 * D * 3 * H,
-  quantities: [{ name: 'h', group: 'h' }, ...['r', 'z', 'n'].map((name) => ({ name, group: 'gates' }))],
+  quantities: [{ name: 'h', group: 'h', bounded: true }, ...['r', 'z', 'n'].map((name) => ({ name, group: 'gates', bounded: true }))],
   torch: torchRnnFamily('nn.GRU', 3, true),
 };

@@ -33,6 +33,11 @@ export function cellSpec(name: string): CellSpec {
   return spec;
 }
 
+/** Whether quantity `name` of a `cell` model lies in [-1, 1] (see CellQuantity.bounded). */
+export function quantityBounded(cell: string, name: string): boolean {
+  return cellSpec(cell).quantities.find((q) => q.name === name)?.bounded ?? false;
+}
+
 /** How messages name a cell: its title (`LSTM`), or for a name charnn does not know, the name in capitals. */
 export function cellTitle(name: string): string {
   return findCell(name)?.title ?? name.toUpperCase();

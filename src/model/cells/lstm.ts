@@ -60,9 +60,9 @@ export const lstm: CellSpec = {
   layer: (be, H, T, B, withGradients) => new LstmLayer(be, H, T, B, withGradients),
   flopsPerToken: (D, H) => 6 * H * 4 * H + 6 * D * 4 * H,
   quantities: [
-    { name: 'h', group: 'h' },
-    { name: 'c', group: 'c' },
-    ...['i', 'f', 'g', 'o'].map((name) => ({ name, group: 'gates' })),
+    { name: 'h', group: 'h', bounded: true },
+    { name: 'c', group: 'c', bounded: false },
+    ...['i', 'f', 'g', 'o'].map((name) => ({ name, group: 'gates', bounded: true })),
   ],
   torch: torchRnnFamily('nn.LSTM', 4, false),
 };

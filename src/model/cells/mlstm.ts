@@ -105,7 +105,7 @@ export const mlstm: CellSpec = {
   // Each weight matrix is used 3 times (forward, its gradient, the gradient of its input):
   // Wx and Wmx of the input (5H columns over D rows), Wmh and Wh of the state (5H over H).
   flopsPerToken: (D, H) => 6 * (D + H) * 5 * H,
-  quantities: [...lstm.quantities, { name: 'm', group: 'm' }],
+  quantities: [...lstm.quantities, { name: 'm', group: 'm', bounded: false }],
   /**
    * python/charnn_torch.py's `MLSTM` module (PyTorch has none), one layer's tensors:
    *   rnn.weight_ih_l{l} [4H, D] = Wx^T    rnn.weight_mx_l{l} [H, D] = Wmx^T

@@ -61,6 +61,6 @@ export const rnn: CellSpec = {
   layer: (be, H, T, B, withGradients) => new RnnLayer(be, H, T, B, withGradients),
   // Wh: forward, dWh, dh (3 products of 2*H*H); Wx likewise with D.
   flopsPerToken: (D, H) => 6 * H * H + 6 * D * H,
-  quantities: [{ name: 'h', group: 'h' }],
+  quantities: [{ name: 'h', group: 'h', bounded: true }],
   torch: torchRnnFamily('nn.RNN(nonlinearity="tanh")', 1, false),
 };
