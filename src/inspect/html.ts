@@ -65,8 +65,8 @@ const BODY = `
  * cell's activation, after Karpathy, Johnson and Fei-Fei, "Visualizing and Understanding
  * Recurrent Networks" (2015), with a cell picker and a ranking of the cells most correlated
  * with a pattern. Written as it streams: the viewer code first, then a data block per window,
- * then the call that starts the viewer. Activations are stored as int8 (value × 127), unbounded ones (c, m) as
- * tanh(value), so all shown values lie in [-1, 1].
+ * then the call that starts the viewer. Activations are stored as int8 (value × 127), the
+ * unbounded ones (c, m) as tanh(value), so all shown values lie in [-1, 1].
  */
 export class HtmlWriter implements DumpWriter {
   private readonly detok: Detokenizer | null;
