@@ -95,6 +95,11 @@ export const BENCH_CONFIGS: readonly BenchConfig[] = [
 
 export const BENCH_CONFIG_IDS: readonly string[] = BENCH_CONFIGS.map((c) => c.id);
 
+/** Whether the numpy peer (min_char_rnn.py) can train `cfg`: a 1-layer vanilla RNN at batch 1 only. */
+export function numpyPeerTrains(cfg: BenchConfig): boolean {
+  return cfg.cell === 'rnn' && cfg.layers === 1 && cfg.batch === 1;
+}
+
 /**
  * The configurations `--only` names (comma-separated ids, any order; run in the table's
  * order), or all of them. An unknown id is a usage error listing the known ones.

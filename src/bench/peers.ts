@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CharnnError } from '../errors.js';
-import type { BenchConfig, PeerKind } from './configs.js';
+import { type BenchConfig, type PeerKind, numpyPeerTrains } from './configs.js';
 
 /**
  * The reference trainers of ../shared/peers, run as child processes. Each prints one JSON
@@ -79,7 +79,7 @@ export function peerInvocation(cfg: BenchConfig, plan: PeerPlan, peersDir: strin
     ];
     return { kind: 'torch', script, args, env: {} };
   }
-  if (cfg.cell !== 'rnn' || cfg.layers !== 1 || cfg.batch !== 1) {
+  if (!numpyPeerTrains(cfg)) {
     throw new Error(`min_char_rnn.py trains a 1-layer RNN with batch 1 only, not ${cfg.id}`);
   }
   const args = [
