@@ -45,7 +45,7 @@ function options(y: Argv): Argv<BenchArgs> {
     .option('iters', { type: 'number', describe: 'measured iterations per configuration [default: each configuration\'s own, a fiftieth of it on --backend ts or a software GPU]' })
     .option('warmup', { type: 'number', describe: 'unmeasured iterations before them [default: each configuration\'s own]' })
     .option('seconds', { type: 'number', default: 0, describe: 'measure each run for this long instead of a number of iterations (0 = use --iters)' })
-    .option('peers', { type: 'boolean', default: false, describe: 'also run the PyTorch and numpy trainers of ../shared/peers and print charnn/peer' })
+    .option('peers', { type: 'boolean', default: false, describe: 'also run the PyTorch and numpy trainers of ../shared/peers and print charnn/peer, and measure the machine\'s float32 GEMM roofline (numpy sgemm 2048^3 with --python) for each configuration\'s fraction of it' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per configuration (a line each) instead of the table' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic: native SIMD addon, or TypeScript' })
     .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'cpu' as DeviceChoice, describe: 'where to run: cpu, gpu (WebGPU; measures the gpu backend), or auto (the GPU when a hardware adapter is present)' })
