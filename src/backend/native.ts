@@ -7,7 +7,7 @@ import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 
 /** Bumped with every change of the addon's calling convention; a stale build is refused. */
-const ADDON_ABI = 3;
+const ADDON_ABI = 4;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
