@@ -109,7 +109,7 @@ describe('peers', () => {
 });
 
 describe('report', () => {
-  const machine: BenchMachine = { cpu: 'Test CPU @ 2.50GHz', cores: 2, node: 'v20.0.0', backend: 'native', isa: 'avx512', threads: 2, loadStart: [0.1, 0.2, 0.3] };
+  const machine: BenchMachine = { cpu: 'Test CPU @ 2.50GHz', cores: 2, node: 'v20.0.0', backend: 'native', isa: 'avx512', precision: 'fp32', threads: 2, loadStart: [0.1, 0.2, 0.3] };
   const record = (over: Partial<BenchRecord>): BenchRecord => ({
     config: 'lstm128',
     title: '2x128 LSTM, B 50, T 50, one-hot',

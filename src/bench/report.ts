@@ -13,6 +13,8 @@ export interface BenchMachine {
   /** The GPU the gpu backend ran on (null or absent on the CPU backends). */
   device?: string | null;
   isa: string | null;
+  /** The matrix products' input precision (--precision): fp32, or bf16 on the native backend. */
+  precision: 'fp32' | 'bf16';
   /** The native pool's or the TypeScript GEMM's threads (null on the gpu backend). */
   threads: number | null;
   /** 1-, 5- and 15-minute load averages when the benchmark started. */
@@ -123,7 +125,7 @@ export function formatTable(header: string[], rows: string[][], rightAligned: bo
 }
 
 function describeMachine(m: BenchMachine): string {
-  const be = m.isa ? `${m.backend} (${m.isa}, ${m.threads} thread${m.threads === 1 ? '' : 's'})` : m.device ? `${m.backend} on ${m.device}` : m.backend;
+  const be = m.isa ? `${m.backend} (${m.isa}, ${m.threads} thread${m.threads === 1 ? '' : 's'}${m.precision === 'bf16' ? ', bf16 products' : ''})` : m.device ? `${m.backend} on ${m.device}` : m.backend;
   return `${m.cpu}, ${m.cores} cores; node ${m.node}; backend ${be}; load average ${m.loadStart.map((x) => x.toFixed(2)).join(' ')} at start`;
 }
 

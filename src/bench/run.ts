@@ -59,6 +59,7 @@ export function describeMachine(backend: Backend): BenchMachine {
     backend: backend.name,
     device: (backend as { adapterName?: string | null }).adapterName ?? null,
     isa: info?.isa ?? null,
+    precision: (backend as { gemmPrecision?: 'fp32' | 'bf16' }).gemmPrecision ?? 'fp32',
     threads: info?.threads ?? null,
     loadStart: loadavg().map((x) => Math.round(x * 100) / 100),
   };

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:f
 import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { type BackendChoice, type DeviceChoice, type Precision, applyPrecision, selectBackend } from '../backend/select.js';
 import { type TrainingFile, readTrainingFile } from '../checkpoint/contents.js';
 import { describeFsError, errorCode } from '../checkpoint/fs-errors.js';
 import { LINE_ENDINGS, type LineEndings, type TokenizerConfig, canonicalTokenizerConfig } from '../data/config.js';
@@ -23,7 +23,7 @@ import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
 import { withSpinner } from './spinner.js';
 import { TrainProgress } from './train-progress.js';
-import { BACKEND, DEVICE } from './shared-options.js';
+import { BACKEND, DEVICE, PRECISION } from './shared-options.js';
 
 /**
  * Parsed options. Options that define a run have no yargs default (DEFAULTS supplies them), so
@@ -71,6 +71,7 @@ interface TrainArgs {
   cacheDir?: string;
   backend: BackendChoice;
   device: DeviceChoice;
+  precision: Precision;
   quiet: boolean;
   logJson: boolean;
   printEvery: number;
@@ -153,6 +154,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('backend', BACKEND)
     .option('device', DEVICE)
+    .option('precision', PRECISION)
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing but errors' })
     .option('log-json', { type: 'boolean', default: false, describe: 'progress as JSON lines on stderr' })
     .option('print-every', { type: 'number', default: 100, describe: 'without a terminal: a progress line every N iterations' })
@@ -430,8 +432,11 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   const train = plan.train;
   if (train.valFile !== undefined) checkValFile(train.valFile, a.val === undefined ? from : null);
 
-  const { backend, notice } = await selectBackend(a.backend, a.device);
-  if (notice) log(`charnn: ${notice}`);
+  const selected = await selectBackend(a.backend, a.device);
+  if (selected.notice) log(`charnn: ${selected.notice}`);
+  // Not stored in the checkpoint, like --backend: an arithmetic choice; a resumed bf16 run is
+  // continued exactly only with --precision bf16 again.
+  const backend = await applyPrecision(selected.backend, a.precision);
   if (!from && a.seed === undefined) log(`seed ${train.seed} (pass --seed ${train.seed} to repeat this run)`);
 
   const session = await withSpinner(
@@ -460,7 +465,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
       `${m.layers}x${m.hidden} ${m.cell}, ${tr.model.params.count().toLocaleString('en-US')} parameters, ` +
         `vocabulary ${session.vocabulary.size} ${session.vocabulary.level === 'char' ? 'characters' : 'words'}; ` +
         `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
-        `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
+        `${itersPerEpoch} iterations per epoch; backend ${backend.name}${a.precision === 'bf16' ? ' (bf16 products)' : ''}`,
     );
     if (session.validation) log(describeValidation(session.validation, session.vocabulary));
     const r = session.resumed;
