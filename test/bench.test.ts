@@ -219,8 +219,13 @@ describe('charnn bench (CLI)', () => {
     writeFileSync(join(peers, 'min_char_rnn.py'), echo('min_char_rnn.py (numpy 9.9, float64)'));
     writeFileSync(join(peers, 'torch-env.sh'), '#!/bin/sh\necho /bin/sh\n');
     chmodSync(join(peers, 'torch-env.sh'), 0o755);
+    // A stand-in Python without numpy: runs the (shell) peer scripts, and fails the roofline's
+    // `-c` program as a Python without numpy does.
+    const python = join(peers, 'python-without-numpy');
+    writeFileSync(python, `#!/bin/sh\nif [ "$1" = "-c" ]; then echo "ModuleNotFoundError: No module named 'numpy'" >&2; exit 1; fi\nexec /bin/sh "$@"\n`);
+    chmodSync(python, 0o755);
 
-    const r = charnn(['bench', '--only', 'rnn128,min-char-rnn', '--iters', '2', '--warmup', '1', '--json', '--peers', '--peers-dir', peers, '--python', '/bin/sh', '--corpus', ARITHMETIC, '--cache-dir', dir]);
+    const r = charnn(['bench', '--only', 'rnn128,min-char-rnn', '--iters', '2', '--warmup', '1', '--json', '--peers', '--peers-dir', peers, '--python', python, '--corpus', ARITHMETIC, '--cache-dir', dir]);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -238,7 +243,7 @@ describe('charnn bench (CLI)', () => {
     // the stand-in python has no numpy: the roofline fields are null, never a made-up number
     expect(rnn.rooflineGflops).toBeNull();
     expect(rnn.rooflineFraction).toBeNull();
-    expect(r.stderr).toMatch(/roofline: not measured: .*is numpy installed\?/);
+    expect(r.stderr).toMatch(/roofline: not measured: .*python-without-numpy did not measure it \(exit 1: ModuleNotFoundError: No module named 'numpy'\); is numpy installed\?/);
     expect(rnn.machine).toMatchObject({ cores: expect.any(Number), cpu: expect.any(String) });
     expect(mcr).toMatchObject({ config: 'min-char-rnn', iters: 2, seq: 25, batch: 1, optimizer: 'adagrad', target: 10 });
     expect(mcr.peer.command).toMatch(/^OPENBLAS_NUM_THREADS=1 .*min_char_rnn\.py .*--hidden 100 --seq 25 --lr 0\.1 --iters 3 --seconds 0/);
