@@ -82,7 +82,7 @@ export async function runBench(o: BenchOptions, io: BenchIO): Promise<BenchOutco
     io.progress(`note: load average ${machine.loadStart[0].toFixed(2)} on ${machine.cores} cores: other processes are running and the numbers will be noisy`);
   }
   // The CPU's limit says nothing about a GPU backend's rate: measured on the CPU backends only.
-  if (o.peers && o.backend.name !== 'gpu') {
+  if (o.peers && !o.backend.name.startsWith('gpu')) {
     // Before any configuration, so that it is measured on the same machine state as them.
     io.progress(`roofline: float32 GEMM through ${o.python} and numpy ...`);
     const m = await measureRoofline(o.python);
