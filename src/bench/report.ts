@@ -158,7 +158,7 @@ export function formatReport(records: readonly BenchRecord[], machine: BenchMach
   });
   const notes: string[] = [];
   if (machine.roofline) notes.push(`roofline: ${formatGflops(machine.roofline.gflops)} GFLOP/s (${machine.roofline.source}); of roofline: charnn's GFLOP/s as a fraction of it`);
-  else if (machine.roofline === null) notes.push('roofline: not measured (no Python with numpy; see above)');
+  else if (machine.roofline === null) notes.push('roofline: not measured (the Python with numpy failed; stderr says why)');
   for (const r of records) if (r.peerError) notes.push(`${r.config}: peer failed: ${r.peerError}`);
   const loads = records.map((r) => r.loadAfter);
   if (loads.length > 0) notes.push(`load average (1 min) after each configuration: ${loads.map((x) => x.toFixed(2)).join(', ')}`);
