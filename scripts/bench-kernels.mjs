@@ -2,7 +2,10 @@
 // Micro-benchmark of the native kernels (not a test): GFLOP/s of the GEMM shapes a char-rnn
 // training step runs, with 1 thread and with the pool, and per-op timings of the rest.
 //
-//   node scripts/bench-kernels.mjs [--quick] [--only gemm|ops] [--threads N]
+//   node scripts/bench-kernels.mjs [--quick] [--only gemm|ops] [--threads N] [--bf16]
+//
+// --bf16 times the GEMMs with bf16 inputs (gemmBf16, what --precision bf16 runs) instead of
+// float32; it needs a CPU with AVX512-BF16.
 //
 // Needs the addon (npm install, or node scripts/build-native.mjs). CHARNN_ISA=avx2|base forces a
 // lower instruction set, CHARNN_NUM_THREADS the pool size.
@@ -24,6 +27,12 @@ const quick = argv.includes('--quick');
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : null;
 const threadsArg = argv.includes('--threads') ? Number(argv[argv.indexOf('--threads') + 1]) : null;
 const info = addon.info();
+const bf16 = argv.includes('--bf16');
+if (bf16 && !info.bf16) {
+  console.error('--bf16: this CPU (or the kernels in use) has no AVX512-BF16');
+  process.exit(1);
+}
+const gemm = bf16 ? addon.gemmBf16 : addon.gemm;
 const maxThreads = threadsArg ?? info.threads;
 console.log(`isa ${info.isa}, micro-tile ${info.mr}x${info.nr}, pool ${info.threads} threads, node ${process.version}`);
 
@@ -89,14 +98,14 @@ if (!only || only === 'gemm') {
     ['word logits         [2500,128]x[128,10000]', false, false, 2500, 10000, 128],
   ];
   const threadCounts = maxThreads > 1 ? [1, maxThreads] : [1];
-  console.log(`\nGEMM (C = op(A) op(B), beta = 0)      ${threadCounts.map((t) => `${pad(`${t} thr GF/s`, 12)} ${pad('us', 9)}`).join('  ')}`);
+  console.log(`\nGEMM (C = op(A) op(B), beta = 0${bf16 ? ', bf16' : ''})${bf16 ? '' : '      '}${threadCounts.map((t) => `${pad(`${t} thr GF/s`, 12)} ${pad('us', 9)}`).join('  ')}`);
   for (const [label, ta, tb, M, N, K] of shapes) {
     if (quick && M * N * K > 1e9) continue;
     const A = rand(M * K), B = rand(K * N), C = new Float32Array(M * N);
     const cols = [];
     for (const t of threadCounts) {
       addon.setThreads(t);
-      const sec = time(() => addon.gemm(ta, tb, M, N, K, 1, A, B, 0, C));
+      const sec = time(() => gemm(ta, tb, M, N, K, 1, A, B, 0, C));
       cols.push(`${pad(((2 * M * N * K) / sec / 1e9).toFixed(1), 12)} ${pad((sec * 1e6).toFixed(1), 9)}`);
     }
     console.log(`${label.padEnd(44)} ${cols.join('  ')}`);

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Tensor, dropoutKeeps } from '../src/backend/backend.js';
 import { cpu } from '../src/backend/cpu-tensor.js';
@@ -221,6 +223,110 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
     it('rejects inconsistent shapes', () => {
       const b = nb();
       expect(() => b.gemm(false, false, 1, b.zeros([2, 3]), b.zeros([4, 5]), 0, b.zeros([2, 5]))).toThrow(/gemm shapes/);
+    });
+  });
+
+  describe('bf16 gemm (--precision bf16)', () => {
+    const bf16 = 'backend' in loaded && loaded.backend.bf16Supported;
+    if (!bf16) console.warn('bf16 gemm tests skipped: this CPU has no AVX512-BF16 (or the addon runs below AVX-512)');
+    const itBf16 = bf16 ? it : it.skip;
+    const word = new Float32Array(1);
+    const bits = new Uint32Array(word.buffer);
+    /** x rounded to bfloat16, to nearest even (finite x), as vcvtneps2bf16 does. */
+    const toBf16 = (x: number): number => {
+      word[0] = x;
+      const v = bits[0];
+      bits[0] = (((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) << 16) >>> 0;
+      return word[0];
+    };
+
+    itBf16('is the float64 product of the bf16-rounded inputs to float32 summation, and the float32 one to bf16 rounding', () => {
+      const b16 = nb().withPrecision('bf16');
+      expect(b16.gemmPrecision).toBe('bf16');
+      expect(nb().gemmPrecision).toBe('fp32'); // the shared backend keeps float32
+      for (const t of [1, Math.max(2, threads)]) {
+        b16.setThreads(t);
+        const shapes: [number, number, number][] = [[1, 1, 1], [3, 5, 7], [12, 32, 2], [13, 33, 3], [17, 65, 129], [50, 512, 128], [50, 128, 512], [1, 100, 300], [100, 1, 300], [130, 257, 130]];
+        shapes.forEach(([M, N, K], n) => {
+          for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+            const [alpha, beta] = ([[1, 0], [0.5, 1], [-1.5, 0.25]] as const)[n % 3];
+            const av = randArray(M * K);
+            const bv = randArray(K * N);
+            const cv = beta === 0 ? new Float32Array(M * N).fill(Number.NaN) : randArray(M * N);
+            const [rA, nA] = pair(b16, av, ta ? [K, M] : [M, K]);
+            const [rB, nB] = pair(b16, bv, tb ? [N, K] : [K, N]);
+            const [rC, nC] = pair(b16, cv, [M, N]);
+            ref.gemm(ta, tb, alpha, rA, rB, beta, rC);
+            b16.gemm(ta, tb, alpha, nA, nB, beta, nC);
+            const got = data(nC);
+            const f32 = data(rC);
+            const what = `bf16 gemm(${ta}, ${tb}) [${M},${K}]x[${K},${N}] alpha ${alpha} beta ${beta}, ${t} thread(s)`;
+            for (let i = 0; i < M; i++) {
+              for (let j = 0; j < N; j++) {
+                let exact = 0;
+                let mag = 0;
+                for (let k = 0; k < K; k++) {
+                  const p = toBf16(ta ? av[k * M + i] : av[i * K + k]) * toBf16(tb ? bv[j * K + k] : bv[k * N + j]);
+                  exact += p;
+                  mag += Math.abs(p);
+                }
+                const c0 = beta === 0 ? 0 : beta * cv[i * N + j];
+                const scale = Math.abs(alpha) * mag + Math.abs(c0) + 1e-30;
+                const g = got[i * N + j];
+                // float32 sums of the rounded products: a few ulps of the magnitude
+                if (!(Math.abs(g - (alpha * exact + c0)) <= 1e-5 * scale)) expect.fail(`${what}: (${i}, ${j}) is ${g}, bf16-exact ${alpha * exact + c0}`);
+                // against float32 inputs: each input off by up to 2^-9 relative, a product by 2^-8
+                if (!(Math.abs(g - f32[i * N + j]) <= 2 ** -7 * scale)) expect.fail(`${what}: (${i}, ${j}) is ${g}, float32 ${f32[i * N + j]}`);
+              }
+            }
+          }
+        });
+      }
+      b16.setThreads(threads);
+    });
+
+    itBf16('train --precision bf16 trains (a falling loss) and says so; bench reports the precision', () => {
+      const bin = new URL('../bin/charnn.js', import.meta.url).pathname;
+      const corpus = new URL('../corpora/arithmetic.txt', import.meta.url).pathname;
+      const out = join(tmpdir(), `charnn-bf16-train-${process.pid}.charnn`);
+      try {
+        const r = spawnSync(process.execPath, [bin, 'train', corpus, '--iters', '60', '--hidden', '32', '--batch', '8', '--seq', '16', '--seed', '1', '--precision', 'bf16', '--device', 'cpu', '--log-json', '-o', out], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toMatch(/backend native \(bf16 products\)/);
+        const evals = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; valLoss?: number }).filter((e) => e.event === 'eval');
+        // 14 characters: an untrained model scores ln 14 = 2.64 nats; 60 steps learn the digits' frequencies at least
+        expect(evals.length).toBe(1);
+        expect(evals[0].valLoss).toBeLessThan(Math.log(14) - 0.3);
+      } finally {
+        rmSync(out, { force: true });
+        rmSync(out.replace(/\.charnn$/, '.best.charnn'), { force: true });
+      }
+      const bench = spawnSync(process.execPath, [bin, 'bench', '--only', 'rnn128', '--iters', '1', '--warmup', '0', '--precision', 'bf16', '--json', '--quiet', '--corpus', corpus, '--cache-dir', tmpdir()], { encoding: 'utf8' });
+      expect(bench.status, bench.stderr).toBe(0);
+      expect(JSON.parse(bench.stdout).machine.precision).toBe('bf16');
+    });
+
+    it('is refused in one line on other backends, and where the CPU has no BF16', async () => {
+      const { applyPrecision } = await import('../src/backend/select.js');
+      const { TypeScriptBackend } = await import('../src/backend/typescript.js');
+      await expect(applyPrecision(new TypeScriptBackend(), 'bf16')).rejects.toThrow(/^--precision bf16 runs on the native CPU backend only, not the ts backend$/);
+      expect(await applyPrecision(nb(), 'fp32')).toBe(nb());
+      // The kernels are chosen once per process: the AVX2 level (no bf16 GEMM) in a child.
+      const bin = new URL('../bin/charnn.js', import.meta.url).pathname;
+      const corpus = new URL('../corpora/arithmetic.txt', import.meta.url).pathname;
+      const out = join(tmpdir(), `charnn-bf16-refused-${process.pid}.charnn`);
+      const r = spawnSync(process.execPath, [bin, 'train', corpus, '--iters', '1', '--precision', 'bf16', '--backend', 'native', '--device', 'cpu', '-o', out], {
+        env: { ...process.env, CHARNN_ISA: 'avx2' },
+        encoding: 'utf8',
+      });
+      rmSync(out, { force: true });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/^charnn: --precision bf16 needs a CPU with AVX512-BF16, and this one \(kernels: (avx2|sse2|neon|generic)\) has none \(use --precision fp32\)\n$/);
+      const direct = spawnSync(process.execPath, ['-e', `const a = require(process.env.CHARNN_ADDON); const x = new Float32Array(1); try { a.gemmBf16(false, false, 1, 1, 1, 1, x, x, 0, x); } catch (e) { console.log(e.message); }`], {
+        env: { ...process.env, CHARNN_ISA: 'avx2', CHARNN_ADDON: addonFile ?? '' },
+        encoding: 'utf8',
+      });
+      expect(direct.stdout).toMatch(/^gemmBf16: this CPU has no AVX512-BF16/);
     });
   });
 

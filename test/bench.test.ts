@@ -8,6 +8,7 @@ import { flopsPerToken } from '../src/bench/flops.js';
 import { parsePeerOutput, peerInvocation } from '../src/bench/peers.js';
 import { type QualityRun, formatQualityTable } from '../src/bench/quality.js';
 import { type BenchMachine, type BenchRecord, formatJsonLine, formatReport, median } from '../src/bench/report.js';
+import { parseRooflineOutput, rooflineEnv, rooflineFraction } from '../src/bench/roofline.js';
 
 /**
  * The benchmark's machinery, without timing anything: the FLOP count, configuration
@@ -108,7 +109,7 @@ describe('peers', () => {
 });
 
 describe('report', () => {
-  const machine: BenchMachine = { cpu: 'Test CPU @ 2.50GHz', cores: 2, node: 'v20.0.0', backend: 'native', isa: 'avx512', threads: 2, loadStart: [0.1, 0.2, 0.3] };
+  const machine: BenchMachine = { cpu: 'Test CPU @ 2.50GHz', cores: 2, node: 'v20.0.0', backend: 'native', isa: 'avx512', precision: 'fp32', threads: 2, loadStart: [0.1, 0.2, 0.3] };
   const record = (over: Partial<BenchRecord>): BenchRecord => ({
     config: 'lstm128',
     title: '2x128 LSTM, B 50, T 50, one-hot',
@@ -128,6 +129,8 @@ describe('report', () => {
     lastLoss: 2.1,
     peer: { kind: 'torch', name: 'torch_charlstm.py (torch 2.13.0+cpu, 2 threads)', charsPerSecond: 93000, gflops: 114.35, runs: [93000], command: 'python torch_charlstm.py' },
     peerError: null,
+    rooflineGflops: null,
+    rooflineFraction: null,
     ratio: 96153.8 / 93000,
     target: 1,
     targetMet: true,
@@ -169,6 +172,33 @@ describe('report', () => {
     expect(JSON.parse(line).lastLoss).toBeNull();
   });
 
+  it('with a roofline: an "of roofline" column (percent), the JSON fields and a note saying what measured it', () => {
+    const roofline = { gflops: 348, source: 'numpy 2.4.6 sgemm 2048^3, 2 threads, best of 5' };
+    const r = record({ rooflineGflops: 348, rooflineFraction: rooflineFraction(118.23, 348) });
+    const text = formatReport([r], { ...machine, roofline });
+    expect(text).toMatch(/GFLOP\/s\s+of roofline\s+peer/);
+    expect(text).toMatch(/lstm128\s+2x128 LSTM, B 50, T 50, one-hot\s+200\s+96,154\s+118\s+34%\s+PyTorch/);
+    expect(text).toMatch(/roofline: 348 GFLOP\/s \(numpy 2\.4\.6 sgemm 2048\^3, 2 threads, best of 5\)/);
+    const json = JSON.parse(formatJsonLine(r));
+    expect(json.rooflineGflops).toBe(348);
+    expect(json.rooflineFraction).toBeCloseTo(118.23 / 348, 12);
+    // without a roofline: no column; measured-but-failed says so
+    expect(formatReport([record({})], machine)).not.toMatch(/of roofline/);
+    expect(formatReport([record({})], { ...machine, roofline: null })).toMatch(/roofline: not measured/);
+  });
+
+  it('roofline: the fraction, the environment of its command, and its output', () => {
+    expect(rooflineFraction(174, 348)).toBe(0.5);
+    expect(rooflineFraction(174, null)).toBeNull();
+    expect(rooflineFraction(174, 0)).toBeNull();
+    expect(rooflineFraction(NaN, 348)).toBeNull();
+    const env = rooflineEnv({ OPENBLAS_CORETYPE: 'Haswell', OPENBLAS_L2_SIZE: '1048576', OPENBLAS_NUM_THREADS: '1', HOME: '/h' }, 2);
+    expect(env).toEqual({ HOME: '/h', OPENBLAS_NUM_THREADS: '2', OMP_NUM_THREADS: '2', MKL_NUM_THREADS: '2' });
+    expect(parseRooflineOutput('warning\n{"gflops": 348.5, "numpy": "2.4.6"}\n')).toEqual({ gflops: 348.5, numpy: '2.4.6' });
+    expect(parseRooflineOutput('{"gflops": 0}')).toBeNull();
+    expect(parseRooflineOutput('Traceback: No module named numpy')).toBeNull();
+  });
+
   it('median', () => {
     expect(median([3, 1, 2])).toBe(2);
     expect(median([4, 1, 2, 3])).toBe(2.5);
@@ -177,7 +207,7 @@ describe('report', () => {
 });
 
 describe('charnn bench (CLI)', () => {
-  const fields = ['config', 'title', 'model', 'batch', 'seq', 'optimizer', 'backend', 'threads', 'warmup', 'iters', 'seconds', 'charsPerSecond', 'flopsPerChar', 'gflops', 'runs', 'lastLoss', 'peer', 'peerError', 'ratio', 'target', 'targetMet', 'loadAfter', 'machine'];
+  const fields = ['config', 'title', 'model', 'batch', 'seq', 'optimizer', 'backend', 'threads', 'warmup', 'iters', 'seconds', 'charsPerSecond', 'flopsPerChar', 'gflops', 'runs', 'lastLoss', 'peer', 'peerError', 'rooflineGflops', 'rooflineFraction', 'ratio', 'target', 'targetMet', 'loadAfter', 'machine'];
 
   it('runs 2 iterations of one configuration with --json, and the peers with their own flags', () => {
     // Stand-in peers: shell scripts that echo a JSON line with the flags they were given.
@@ -189,8 +219,13 @@ describe('charnn bench (CLI)', () => {
     writeFileSync(join(peers, 'min_char_rnn.py'), echo('min_char_rnn.py (numpy 9.9, float64)'));
     writeFileSync(join(peers, 'torch-env.sh'), '#!/bin/sh\necho /bin/sh\n');
     chmodSync(join(peers, 'torch-env.sh'), 0o755);
+    // A stand-in Python without numpy: runs the (shell) peer scripts, and fails the roofline's
+    // `-c` program as a Python without numpy does.
+    const python = join(peers, 'python-without-numpy');
+    writeFileSync(python, `#!/bin/sh\nif [ "$1" = "-c" ]; then echo "ModuleNotFoundError: No module named 'numpy'" >&2; exit 1; fi\nexec /bin/sh "$@"\n`);
+    chmodSync(python, 0o755);
 
-    const r = charnn(['bench', '--only', 'rnn128,min-char-rnn', '--iters', '2', '--warmup', '1', '--json', '--peers', '--peers-dir', peers, '--python', '/bin/sh', '--corpus', ARITHMETIC, '--cache-dir', dir]);
+    const r = charnn(['bench', '--only', 'rnn128,min-char-rnn', '--iters', '2', '--warmup', '1', '--json', '--peers', '--peers-dir', peers, '--python', python, '--corpus', ARITHMETIC, '--cache-dir', dir]);
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
@@ -205,6 +240,10 @@ describe('charnn bench (CLI)', () => {
     expect(rnn.peer).toMatchObject({ kind: 'torch', name: 'torch_charlstm.py (torch 9.9, 2 threads)', charsPerSecond: 1000.5 });
     expect(rnn.peer.command).toMatch(/torch_charlstm\.py .*--model rnn --hidden 128 --layers 2 --batch 50 --seq 50 .*--warmup 1 --steps 3/);
     expect(rnn.ratio).toBeCloseTo(rnn.charsPerSecond / 1000.5, 2);
+    // the stand-in python has no numpy: the roofline fields are null, never a made-up number
+    expect(rnn.rooflineGflops).toBeNull();
+    expect(rnn.rooflineFraction).toBeNull();
+    expect(r.stderr).toMatch(/roofline: not measured: .*python-without-numpy did not measure it \(exit 1: ModuleNotFoundError: No module named 'numpy'\); is numpy installed\?/);
     expect(rnn.machine).toMatchObject({ cores: expect.any(Number), cpu: expect.any(String) });
     expect(mcr).toMatchObject({ config: 'min-char-rnn', iters: 2, seq: 25, batch: 1, optimizer: 'adagrad', target: 10 });
     expect(mcr.peer.command).toMatch(/^OPENBLAS_NUM_THREADS=1 .*min_char_rnn\.py .*--hidden 100 --seq 25 --lr 0\.1 --iters 3 --seconds 0/);

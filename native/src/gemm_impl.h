@@ -37,6 +37,42 @@ enum { PACK_A_N = 1, PACK_A_T = 2, PACK_B_N = 4 };
 static long g_kc = 256, g_ncb = 512;
 static int g_flags = PACK_A_N | PACK_A_T | PACK_B_N;
 
+// C tile (R rows, `cols` <= NR columns at c, row stride ldc) = alpha * (c0 | c1) + beta * C
+// (C not read when beta == 0): the micro-kernels' epilogue.
+template <int R, int NV>
+CHARNN_INLINE void store_tile(const vf (&c0)[R], const vf (&c1)[R], float* c, long ldc, float alpha, float beta,
+                              long cols) {
+  const vf va = splat(alpha), vb = splat(beta);
+  if (NV == 2 && cols == NR) {
+    if (beta == 0.0f) {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        st(c + i * ldc, va * c0[i]);
+        st(c + i * ldc + W, va * c1[i]);
+      }
+    } else {
+#pragma GCC unroll 16
+      for (int i = 0; i < R; ++i) {
+        float* ci = c + i * ldc;
+        st(ci, va * c0[i] + vb * ld(ci));
+        st(ci + W, va * c1[i] + vb * ld(ci + W));
+      }
+    }
+  } else {
+    long n0 = lmin(cols, W), n1 = cols - n0;
+    for (int i = 0; i < R; ++i) {
+      float* ci = c + i * ldc;
+      vf r0 = va * c0[i], r1 = va * c1[i];
+      if (beta != 0.0f) {
+        r0 += vb * ldn(ci, n0);
+        if (n1 > 0) r1 += vb * ldn(ci + W, n1);
+      }
+      stn(ci, r0, n0);
+      if (n1 > 0) stn(ci + W, r1, n1);
+    }
+  }
+}
+
 // A access: AMODE 0: element (i, k) at a[i * as + k] (row-major A); AMODE 1: a[k * as + i].
 // NV: vectors per row of the tile (2; 1 for a last sliver at most W columns wide)
 template <int R, int AMODE, int NV>
@@ -73,35 +109,7 @@ __attribute__((noinline)) static void ukr(long kc, const float* __restrict a, lo
       a += as;
     }
   }
-  const vf va = splat(alpha), vb = splat(beta);
-  if (NV == 2 && cols == NR) {
-    if (beta == 0.0f) {
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        st(c + i * ldc, va * c0[i]);
-        st(c + i * ldc + W, va * c1[i]);
-      }
-    } else {
-#pragma GCC unroll 16
-      for (int i = 0; i < R; ++i) {
-        float* ci = c + i * ldc;
-        st(ci, va * c0[i] + vb * ld(ci));
-        st(ci + W, va * c1[i] + vb * ld(ci + W));
-      }
-    }
-  } else {
-    long n0 = lmin(cols, W), n1 = cols - n0;
-    for (int i = 0; i < R; ++i) {
-      float* ci = c + i * ldc;
-      vf r0 = va * c0[i], r1 = va * c1[i];
-      if (beta != 0.0f) {
-        r0 += vb * ldn(ci, n0);
-        if (n1 > 0) r1 += vb * ldn(ci + W, n1);
-      }
-      stn(ci, r0, n0);
-      if (n1 > 0) stn(ci + W, r1, n1);
-    }
-  }
+  store_tile<R, NV>(c0, c1, c, ldc, alpha, beta, cols);
 }
 
 template <int AMODE, int R = MR>
@@ -478,3 +486,10 @@ static void tune(long kc, long ncb, int flags) {
   if (ncb > 0) g_ncb = (ncb + NR - 1) / NR * NR;
   if (flags >= 0) g_flags = flags;
 }
+
+#if CHARNN_W == 16 && (defined(__x86_64__) || defined(_M_X64))
+#include "gemm_bf16_impl.h"
+#define CHARNN_GEMM_BF16 &gemm_bf16
+#else
+#define CHARNN_GEMM_BF16 nullptr  // no bf16 GEMM below AVX-512
+#endif

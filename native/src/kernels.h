@@ -79,6 +79,10 @@ struct Kernels {
 
   // GEMM blocking (for benchmarking): K block depth, B block width, packing flags; <= 0 / < 0 keep
   void (*tune)(long kc, long ncb, int flags);
+
+  // The gemm entry with op(A), op(B) rounded to bfloat16 and float32 sums (gemm_bf16_impl.h);
+  // null below AVX-512, and callable only where the CPU has AVX512-BF16 (runtime.h: gemm_bf16()).
+  void (*gemm_bf16)(const GemmArgs* g, long m0, long m1, long n0, long n1);
 };
 
 const Kernels* kernels_base();

@@ -84,6 +84,21 @@ const Kernels* kernels() {
   return k;
 }
 
+void (*gemm_bf16())(const GemmArgs*, long, long, long, long) {
+  static void (*const fn)(const GemmArgs*, long, long, long, long) = [] {
+    void (*f)(const GemmArgs*, long, long, long, long) = kernels()->gemm_bf16;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    // the AVX-512 table is only chosen where the OS saves zmm state, so this cpuid bit is the rest
+    if (!__builtin_cpu_supports("avx512bf16")) f = nullptr;
+#else
+    f = nullptr;
+#endif
+    return f;
+  }();
+  return fn;
+}
+
 // ---- thread pool -----------------------------------------------------------------------------
 
 namespace {

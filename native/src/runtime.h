@@ -9,6 +9,10 @@ namespace charnn {
  *  in the environment forces a lower level (for testing the fallbacks on a bigger machine). */
 const Kernels* kernels();
 
+/** The bf16 GEMM kernel (Kernels::gemm_bf16) when the chosen table has one and the CPU has
+ *  AVX512-BF16 (cpuid, checked once), else null. */
+void (*gemm_bf16())(const GemmArgs*, long, long, long, long);
+
 /** Threads taking part in parallel regions, the caller included. */
 int num_threads();
 /** Change it (1 = serial). Clamped to [1, 64]; extra workers are started lazily. */

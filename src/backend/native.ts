@@ -5,16 +5,18 @@ import { fileURLToPath } from 'node:url';
 import { type Tensor, asMatrix, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
+import type { Precision } from './select.js';
 
 /** Bumped with every change of the addon's calling convention; a stale build is refused. */
-const ADDON_ABI = 4;
+const ADDON_ABI = 5;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
   /** Points file descriptor 2 at /dev/null; returns the saved descriptor, or -1 (absent from addons built before it). */
   silenceStderr?(): number;
   restoreStderr?(saved: number): void;
-  info(): { abi: number; isa: string; threads: number; mr: number; nr: number; gemmParallelFlops: number };
+  /** bf16: whether gemmBf16 runs here (AVX-512 kernels and AVX512-BF16 in cpuid). */
+  info(): { abi: number; isa: string; threads: number; mr: number; nr: number; bf16: boolean; gemmParallelFlops: number };
   setThreads(n: number): number;
   setGemmParallelFlops(flops: number): number;
   tune(kc: number, ncb: number, packFlags: number): void;
@@ -25,6 +27,8 @@ export interface NativeAddon {
   mul(a: Float32Array, b: Float32Array, out: Float32Array): void;
   mulBackward(a: Float32Array, b: Float32Array, dOut: Float32Array, dA: Float32Array, dB: Float32Array): void;
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  /** gemm with op(A), op(B) rounded to bfloat16 (nearest even) and float32 sums; a RangeError where info().bf16 is false. */
+  gemmBf16(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
   /** x: [rows, cols] += b: [cols] per row. */
   addRowVector(cols: number, x: Float32Array, b: Float32Array): void;
   /** out: [cols] (+)= column sums of x: [rows, cols]. */
@@ -71,8 +75,25 @@ function i32(t: Tensor): Int32Array {
 export class NativeBackend extends ReferenceBackend {
   override readonly name: string = 'native';
 
-  constructor(readonly addon: NativeAddon) {
+  /**
+   * gemmPrecision: the matrix products' inputs; bf16 rounds both operands of every gemm to
+   * bfloat16 and sums in float32 (everything else stays float32). Make one with withPrecision.
+   */
+  constructor(
+    readonly addon: NativeAddon,
+    readonly gemmPrecision: Precision = 'fp32',
+  ) {
     super('f32');
+  }
+
+  /** Whether this CPU runs the bf16 products (AVX-512 kernels and AVX512-BF16). */
+  get bf16Supported(): boolean {
+    return this.addon.info().bf16 === true;
+  }
+
+  /** This backend with `precision`'s products, on the same addon (bf16 where bf16Supported; select.ts's applyPrecision checks). */
+  withPrecision(precision: Precision): NativeBackend {
+    return precision === this.gemmPrecision ? this : new NativeBackend(this.addon, precision);
   }
 
   /** Instruction set the kernels were dispatched to, and the thread pool's size. */
@@ -116,7 +137,8 @@ export class NativeBackend extends ReferenceBackend {
 
   override gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
     const { M, N, K } = gemmDims(transA, transB, A, B, C);
-    this.addon.gemm(transA, transB, M, N, K, alpha, f32(A), f32(B), beta, f32(C));
+    const gemm = this.gemmPrecision === 'bf16' ? this.addon.gemmBf16 : this.addon.gemm;
+    gemm(transA, transB, M, N, K, alpha, f32(A), f32(B), beta, f32(C));
   }
 
   // The row ops pass the row width from the tensor's shape; the addon checks every size against

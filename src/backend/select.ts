@@ -5,6 +5,10 @@ import { TypeScriptBackend } from './typescript.js';
 export type BackendChoice = 'auto' | 'native' | 'ts';
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'native', 'ts'];
 
+/** The matrix products' input precision: `--precision`. */
+export type Precision = 'fp32' | 'bf16';
+export const PRECISION_CHOICES: readonly Precision[] = ['fp32', 'bf16'];
+
 /** Where the arithmetic runs: `--device`. */
 export type DeviceChoice = 'auto' | 'gpu' | 'cpu';
 export const DEVICE_CHOICES: readonly DeviceChoice[] = ['auto', 'gpu', 'cpu'];
@@ -54,6 +58,24 @@ export async function selectBackend(choice: BackendChoice, device: DeviceChoice 
   const cpu = await selectCpuBackend(choice);
   const notice = [deviceLine, cpu.notice].filter((x) => x !== null).join('; ');
   return { backend: cpu.backend, notice: notice || null };
+}
+
+/**
+ * The backend with `precision`'s matrix products: `backend` itself for fp32; for bf16, the
+ * native backend's bf16 variant (NativeBackend.withPrecision). A UsageError (one line) on any
+ * other backend or on a CPU without AVX512-BF16.
+ */
+export async function applyPrecision(backend: Backend, precision: Precision): Promise<Backend> {
+  if (!PRECISION_CHOICES.includes(precision)) throw new UsageError(`unknown precision '${precision as string}'`, 'use fp32 or bf16');
+  if (precision === 'fp32') return backend;
+  const { NativeBackend } = await import('./native.js');
+  if (!(backend instanceof NativeBackend)) {
+    throw new UsageError(`--precision bf16 runs on the native CPU backend only, not the ${backend.name} backend`, 'use --backend native --device cpu, or --precision fp32');
+  }
+  if (!backend.bf16Supported) {
+    throw new UsageError(`--precision bf16 needs a CPU with AVX512-BF16, and this one (kernels: ${backend.info.isa}) has none`, 'use --precision fp32');
+  }
+  return backend.withPrecision('bf16');
 }
 
 async function selectCpuBackend(choice: BackendChoice): Promise<SelectedBackend> {

@@ -1,4 +1,5 @@
 import type { PeerKind } from './configs.js';
+import type { Roofline } from './roofline.js';
 
 /** Where the benchmark ran. */
 export interface BenchMachine {
@@ -12,10 +13,14 @@ export interface BenchMachine {
   /** The GPU the gpu backend ran on (null or absent on the CPU backends). */
   device?: string | null;
   isa: string | null;
+  /** The matrix products' input precision (--precision): fp32, or bf16 on the native backend. */
+  precision: 'fp32' | 'bf16';
   /** The native pool's or the TypeScript GEMM's threads (null on the gpu backend). */
   threads: number | null;
   /** 1-, 5- and 15-minute load averages when the benchmark started. */
   loadStart: number[];
+  /** The float32 GEMM roofline measured at the start (with --peers; null when it could not be, absent without --peers). */
+  roofline?: Roofline | null;
 }
 
 /** The peer's side of one configuration. */
@@ -64,6 +69,10 @@ export interface BenchRecord {
   peer: PeerRecord | null;
   /** Set when --peers was given and the peer failed. */
   peerError: string | null;
+  /** The machine's float32 GEMM roofline in GFLOP/s (roofline.ts), null without --peers or numpy. */
+  rooflineGflops: number | null;
+  /** gflops / rooflineGflops, or null without a roofline. */
+  rooflineFraction: number | null;
   /** charnn / peer chars/s, or null without a peer result. */
   ratio: number | null;
   /** The ratio this configuration should reach, and whether it did (null without a peer). */
@@ -116,21 +125,27 @@ export function formatTable(header: string[], rows: string[][], rightAligned: bo
 }
 
 function describeMachine(m: BenchMachine): string {
-  const be = m.isa ? `${m.backend} (${m.isa}, ${m.threads} thread${m.threads === 1 ? '' : 's'})` : m.device ? `${m.backend} on ${m.device}` : m.backend;
+  const be = m.isa ? `${m.backend} (${m.isa}, ${m.threads} thread${m.threads === 1 ? '' : 's'}${m.precision === 'bf16' ? ', bf16 products' : ''})` : m.device ? `${m.backend} on ${m.device}` : m.backend;
   return `${m.cpu}, ${m.cores} cores; node ${m.node}; backend ${be}; load average ${m.loadStart.map((x) => x.toFixed(2)).join(' ')} at start`;
 }
 
 /** The human-readable report: a line about the machine, the table, and notes. */
 export function formatReport(records: readonly BenchRecord[], machine: BenchMachine): string {
   const withPeers = records.some((r) => r.peer !== null || r.peerError !== null);
+  const withRoofline = records.some((r) => r.rooflineFraction !== null);
   const header = ['config', 'model', 'iters', 'chars/s', 'GFLOP/s'];
   const right = [false, false, true, true, true];
+  if (withRoofline) {
+    header.push('of roofline');
+    right.push(true);
+  }
   if (withPeers) {
     header.push('peer', 'peer chars/s', 'peer GFLOP/s', 'charnn/peer', 'target');
     right.push(false, true, true, true, false);
   }
   const rows = records.map((r) => {
     const row = [r.config, r.title, String(r.iters), formatRate(r.charsPerSecond), formatGflops(r.gflops)];
+    if (withRoofline) row.push(r.rooflineFraction === null ? '-' : `${(r.rooflineFraction * 100).toFixed(0)}%`);
     if (withPeers) {
       if (r.peer) {
         const met = r.targetMet === null ? '' : r.targetMet ? ' met' : ' MISSED';
@@ -142,6 +157,8 @@ export function formatReport(records: readonly BenchRecord[], machine: BenchMach
     return row;
   });
   const notes: string[] = [];
+  if (machine.roofline) notes.push(`roofline: ${formatGflops(machine.roofline.gflops)} GFLOP/s (${machine.roofline.source}); of roofline: charnn's GFLOP/s as a fraction of it`);
+  else if (machine.roofline === null) notes.push('roofline: not measured (the Python with numpy failed; stderr says why)');
   for (const r of records) if (r.peerError) notes.push(`${r.config}: peer failed: ${r.peerError}`);
   const loads = records.map((r) => r.loadAfter);
   if (loads.length > 0) notes.push(`load average (1 min) after each configuration: ${loads.map((x) => x.toFixed(2)).join(', ')}`);

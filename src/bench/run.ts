@@ -5,7 +5,8 @@ import type { BenchConfig, PeerKind } from './configs.js';
 import { gflops } from './flops.js';
 import { OpTimer } from './op-timer.js';
 import { type PeerReport, peerInvocation, peerPython, runPeer } from './peers.js';
-import { type BenchMachine, type BenchRecord, type PeerRecord, formatJsonLine, formatRate, formatRatio, formatReport, median } from './report.js';
+import { type BenchMachine, type BenchRecord, type PeerRecord, formatGflops, formatJsonLine, formatRate, formatRatio, formatReport, median } from './report.js';
+import { measureRoofline, rooflineFraction } from './roofline.js';
 
 export interface BenchOptions {
   configs: readonly BenchConfig[];
@@ -58,6 +59,7 @@ export function describeMachine(backend: Backend): BenchMachine {
     backend: backend.name,
     device: (backend as { adapterName?: string | null }).adapterName ?? null,
     isa: info?.isa ?? null,
+    precision: (backend as { gemmPrecision?: 'fp32' | 'bf16' }).gemmPrecision ?? 'fp32',
     threads: info?.threads ?? null,
     loadStart: loadavg().map((x) => Math.round(x * 100) / 100),
   };
@@ -79,6 +81,15 @@ export async function runBench(o: BenchOptions, io: BenchIO): Promise<BenchOutco
   if (machine.loadStart[0] > Math.max(1, machine.cores * 0.75)) {
     io.progress(`note: load average ${machine.loadStart[0].toFixed(2)} on ${machine.cores} cores: other processes are running and the numbers will be noisy`);
   }
+  // The CPU's limit says nothing about a GPU backend's rate: measured on the CPU backends only.
+  if (o.peers && !o.backend.name.startsWith('gpu')) {
+    // Before any configuration, so that it is measured on the same machine state as them.
+    io.progress(`roofline: float32 GEMM through ${o.python} and numpy ...`);
+    const m = await measureRoofline(o.python);
+    machine.roofline = 'roofline' in m ? m.roofline : null;
+    io.progress('roofline' in m ? `roofline: ${formatGflops(m.roofline.gflops)} GFLOP/s (${m.roofline.source})` : `roofline: not measured: ${m.error}`);
+  }
+  const rooflineGflops = machine.roofline ? Math.round(machine.roofline.gflops * 1000) / 1000 : null;
   const pythons = new Map<PeerKind, Promise<string>>();
   const records: BenchRecord[] = [];
   let peerFailures = 0;
@@ -123,6 +134,7 @@ export async function runBench(o: BenchOptions, io: BenchIO): Promise<BenchOutco
     const peer = peerRuns.length > 0 && peerError === null ? peerRecord(cfg.peer, peerRuns, mid.flopsPerChar, command) : null;
     if (peerError !== null) peerFailures++;
     const ratio = peer ? cps / peer.charsPerSecond : null;
+    const fraction = rooflineFraction(gflops(cps, mid.flopsPerChar), rooflineGflops);
     const record: BenchRecord = {
       config: cfg.id,
       title: cfg.title,
@@ -142,6 +154,8 @@ export async function runBench(o: BenchOptions, io: BenchIO): Promise<BenchOutco
       lastLoss: Math.round(mid.lastLoss * 1e4) / 1e4,
       peer,
       peerError,
+      rooflineGflops,
+      rooflineFraction: fraction === null ? null : Math.round(fraction * 1e4) / 1e4,
       ratio: ratio === null ? null : Math.round(ratio * 1000) / 1000,
       target: cfg.target,
       targetMet: ratio === null ? null : ratio >= cfg.target,

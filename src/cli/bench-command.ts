@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { packageRoot } from '../backend/native.js';
-import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, type Precision, applyPrecision, selectBackend } from '../backend/select.js';
 import { BENCH_CONFIG_IDS, type BenchConfig, selectConfigs } from '../bench/configs.js';
 import { runQualityBench } from '../bench/quality.js';
 import { runBench } from '../bench/run.js';
@@ -11,6 +11,7 @@ import { defaultCacheDir } from '../data/token-cache.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { requireNonNegativeInteger, requireNonNegativeNumber, requirePositiveInteger } from '../util/checks.js';
 import { EXIT } from './exit-codes.js';
+import { PRECISION } from './shared-options.js';
 
 interface BenchArgs {
   only?: string;
@@ -21,6 +22,7 @@ interface BenchArgs {
   json: boolean;
   backend: BackendChoice;
   device: DeviceChoice;
+  precision: Precision;
   corpus?: string;
   peersDir?: string;
   python: string;
@@ -45,10 +47,11 @@ function options(y: Argv): Argv<BenchArgs> {
     .option('iters', { type: 'number', describe: 'measured iterations per configuration [default: each configuration\'s own, a fiftieth of it on --backend ts or a software GPU]' })
     .option('warmup', { type: 'number', describe: 'unmeasured iterations before them [default: each configuration\'s own]' })
     .option('seconds', { type: 'number', default: 0, describe: 'measure each run for this long instead of a number of iterations (0 = use --iters)' })
-    .option('peers', { type: 'boolean', default: false, describe: 'also run the PyTorch and numpy trainers of ../shared/peers and print charnn/peer' })
+    .option('peers', { type: 'boolean', default: false, describe: 'also run the PyTorch and numpy trainers of ../shared/peers and print charnn/peer, and measure the machine\'s float32 GEMM roofline (numpy sgemm 2048^3 with --python) for each configuration\'s fraction of it' })
     .option('json', { type: 'boolean', default: false, describe: 'one JSON object per configuration (a line each) instead of the table' })
     .option('backend', { type: 'string', choices: BACKEND_CHOICES, default: 'auto' as BackendChoice, describe: 'arithmetic: native SIMD addon, or TypeScript' })
     .option('device', { type: 'string', choices: DEVICE_CHOICES, default: 'cpu' as DeviceChoice, describe: 'where to run: cpu, gpu (WebGPU; measures the gpu backend), or auto (the GPU when a hardware adapter is present)' })
+    .option('precision', PRECISION)
     .option('corpus', { type: 'string', describe: 'text to train on [default: ../shared/corpora/tinyshakespeare.txt beside the package]' })
     .option('peers-dir', { type: 'string', describe: 'folder of the peer scripts [default: ../shared/peers beside the package]' })
     .option('python', { type: 'string', default: 'python3', describe: 'Python with numpy for min_char_rnn.py (PyTorch\'s comes from torch-env.sh)' })
@@ -113,7 +116,9 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
     );
     return;
   }
-  const { backend, notice } = await selectBackend(a.backend, a.device);
+  const selected = await selectBackend(a.backend, a.device);
+  const { notice } = selected;
+  const backend = await applyPrecision(selected.backend, a.precision);
   const progress = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };

@@ -1,4 +1,4 @@
-import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice } from '../backend/select.js';
+import { BACKEND_CHOICES, type BackendChoice, DEVICE_CHOICES, type DeviceChoice, PRECISION_CHOICES, type Precision } from '../backend/select.js';
 
 /**
  * Options that several commands declare alike, written once: `.option('model', MODEL_FILE)`.
@@ -27,6 +27,14 @@ export const BACKEND = {
   choices: BACKEND_CHOICES,
   default: 'auto' as BackendChoice,
   describe: 'CPU arithmetic: native SIMD addon, or TypeScript',
+} as const;
+
+/** train's and bench's --precision (see applyPrecision). */
+export const PRECISION = {
+  type: 'string',
+  choices: PRECISION_CHOICES,
+  default: 'fp32' as Precision,
+  describe: 'matrix products in float32, or bf16 (bfloat16 inputs, float32 sums; weights, optimizer state and cells stay float32): native backend on a CPU with AVX512-BF16 only',
 } as const;
 
 export const DEVICE = {

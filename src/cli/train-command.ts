@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { Backend } from '../backend/backend.js';
-import { type BackendChoice, type DeviceChoice, selectBackend } from '../backend/select.js';
+import { type BackendChoice, type DeviceChoice, type Precision, applyPrecision, selectBackend } from '../backend/select.js';
 import { type TrainingFile, readTrainingFile } from '../modelfile/contents.js';
 import { describeFsError, errorCode } from '../util/fs-errors.js';
 import { tempPathTagged } from '../util/temp-file.js';
@@ -27,7 +27,7 @@ import { EXIT } from './exit-codes.js';
 import { StopSignals, signalExitCode } from './stop-signals.js';
 import { withSpinner } from './spinner.js';
 import { TrainProgress } from './train-progress.js';
-import { BACKEND, DEVICE } from './shared-options.js';
+import { BACKEND, DEVICE, PRECISION } from './shared-options.js';
 
 /**
  * Parsed options. Options that define a run have no yargs default (DEFAULTS supplies them), so
@@ -75,6 +75,7 @@ interface TrainArgs {
   cacheDir?: string;
   backend: BackendChoice;
   device: DeviceChoice;
+  precision: Precision;
   quiet: boolean;
   logJson: boolean;
   printEvery: number;
@@ -157,6 +158,7 @@ function options(y: Argv): Argv<TrainArgs> {
     .option('cache-dir', { type: 'string', describe: 'where tokenized corpora are cached [default: $XDG_CACHE_HOME/charnn]' })
     .option('backend', BACKEND)
     .option('device', DEVICE)
+    .option('precision', PRECISION)
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print nothing but errors' })
     .option('log-json', { type: 'boolean', default: false, describe: 'progress as JSON lines on stderr' })
     .option('print-every', { type: 'number', default: 100, describe: 'without a terminal: a progress line every N iterations' })
@@ -443,7 +445,7 @@ function openSession(a: TrainArgs, p: RunPlan, backend: Backend): Promise<Traini
  * The lines that open a run: the model, the data, the validation text, and for a resumed run
  * where it stands. Returns false when a resumed run has already reached its stop condition.
  */
-function announce(session: TrainingSession, train: TrainConfig, backend: Backend, log: (line: string) => void): boolean {
+function announce(session: TrainingSession, train: TrainConfig, backend: Backend, precision: Precision, log: (line: string) => void): boolean {
   const tr = session.trainer;
   const itersPerEpoch = tr.data.batcher.windowsPerEpoch;
   const m = tr.model.config;
@@ -451,7 +453,7 @@ function announce(session: TrainingSession, train: TrainConfig, backend: Backend
     `${m.layers}x${m.hidden} ${m.cell}, ${tr.model.params.count().toLocaleString('en-US')} parameters, ` +
       `vocabulary ${session.vocabulary.size} ${session.vocabulary.level === 'char' ? 'characters' : 'words'}; ` +
       `${session.trainTokens.toLocaleString('en-US')} training and ${session.valTokens.toLocaleString('en-US')} validation tokens; ` +
-      `${itersPerEpoch} iterations per epoch; backend ${backend.name}`,
+      `${itersPerEpoch} iterations per epoch; backend ${backend.name}${precision === 'bf16' ? ' (bf16 products)' : ''}`,
   );
   if (session.validation) log(describeValidation(session.validation, session.vocabulary));
   const r = session.resumed;
@@ -510,13 +512,16 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   };
   const p = await preflight(a);
   const { from, corpus, out, train } = p;
-  const { backend, notice } = await selectBackend(a.backend, a.device);
-  if (notice) log(`charnn: ${notice}`);
+  const selected = await selectBackend(a.backend, a.device);
+  if (selected.notice) log(`charnn: ${selected.notice}`);
+  // Not stored in the checkpoint, like --backend: an arithmetic choice; a resumed bf16 run is
+  // continued exactly only with --precision bf16 again.
+  const backend = await applyPrecision(selected.backend, a.precision);
   if (!from && a.seed === undefined) log(`seed ${train.seed} (pass --seed ${train.seed} to repeat this run)`);
 
   const session = await openSession(a, p, backend);
   try {
-    if (!announce(session, train, backend, log)) return;
+    if (!announce(session, train, backend, a.precision, log)) return;
     const tr = session.trainer;
     const itersPerEpoch = tr.data.batcher.windowsPerEpoch;
     const progress = new TrainProgress({
