@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,24 @@ describe('charnn train (CLI)', () => {
     const iteration = meta.training.state.iteration;
     expect(iteration).toBeGreaterThanOrEqual(5);
     expect(iteration).toBeLessThan(1000000);
+  });
+
+  it('on a signal while the corpus is read, exits 130/143 and leaves no temp files in the token cache', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const cacheDir = mkdtempSync(join(dir, 'cache-'));
+      const out = join(dir, `tokenizing-${signal}.charnn`);
+      // Reading stdin: the spill file exists while the rest of the text has not come yet.
+      const child = spawn(process.execPath, [BIN, 'train', '-', '--iters', '5', '--out', out, '--cache-dir', cacheDir, ...tiny]);
+      child.stdin.write('the quick brown fox jumps over the lazy dog.\n'.repeat(200));
+      const files = () => readdirSync(cacheDir, { recursive: true }).map(String);
+      for (let i = 0; i < 200 && !files().some((f) => f.includes('.tmp')); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(files().some((f) => f.includes('.tmp')), 'the cache build started').toBe(true);
+      child.kill(signal);
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(files()).toEqual([]);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 
   it('reports bad input in one line with a non-zero exit', () => {

@@ -1,4 +1,4 @@
-import { removeOwnTempFiles } from '../util/temp-file.js';
+import { removeAllOwnTempFiles, removeOwnTempFiles } from '../util/temp-file.js';
 import { EXIT } from './exit-codes.js';
 
 /** The exit code of a run stopped by `signal` after it saved. */
@@ -7,33 +7,41 @@ export function signalExitCode(signal: NodeJS.Signals): number {
 }
 
 /**
- * Ctrl-C and SIGTERM for a long run that saves files: the first signal asks the run to stop at
- * the end of its step (`requestStop`, after `announce` has said so); a second exits at once
- * (130 or 143) after removing this process's temp files beside `outputs`, leaving each output as
- * it was (its writes are atomic, so it is whole).
+ * Ctrl-C and SIGTERM for a long run that saves files. Listening starts when the run starts:
+ * until `arm` (while the options are checked and the corpus is read and tokenized), a signal
+ * exits at once (130 or 143) after removing the temp files this process named (a token cache
+ * being built). Once armed, the first signal asks the run to stop at the end of its step
+ * (`requestStop`, after `announce` has said so); a second exits at once after removing this
+ * process's temp files (beside `outputs`, and any other it named), leaving each output as it
+ * was (its writes are atomic, so it is whole).
  */
 export class StopSignals {
   private received: NodeJS.Signals | null = null;
+  private outputs: readonly string[] = [];
+  private stopper: { announce: (signal: NodeJS.Signals) => void; requestStop: (signal: NodeJS.Signals) => void } | null = null;
   private readonly handler = (signal: NodeJS.Signals) => {
-    if (this.received) {
+    if (this.received || !this.stopper) {
       for (const path of this.outputs) removeOwnTempFiles(path);
+      removeAllOwnTempFiles();
       process.exit(signalExitCode(signal));
     }
     this.received = signal;
-    this.announce(signal);
-    this.requestStop(signal);
+    this.stopper.announce(signal);
+    this.stopper.requestStop(signal);
   };
 
-  constructor(
-    private readonly outputs: readonly string[],
-    private readonly announce: (signal: NodeJS.Signals) => void,
-    private readonly requestStop: (signal: NodeJS.Signals) => void,
-  ) {
+  constructor() {
     process.on('SIGINT', this.handler);
     process.on('SIGTERM', this.handler);
   }
 
-  /** The first signal received, if any. */
+  /** From now on the first signal stops the run at the end of its step, which then saves `outputs`. */
+  arm(outputs: readonly string[], announce: (signal: NodeJS.Signals) => void, requestStop: (signal: NodeJS.Signals) => void): void {
+    this.outputs = outputs;
+    this.stopper = { announce, requestStop };
+  }
+
+  /** The first signal received after `arm`, if any. */
   get signal(): NodeJS.Signals | null {
     return this.received;
   }

@@ -510,6 +510,16 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   const log = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };
+  // Listening from the start: a signal while the corpus is tokenized removes the cache's temp files.
+  const signals = new StopSignals();
+  try {
+    await runListening(a, setExit, log, signals);
+  } finally {
+    signals.dispose();
+  }
+}
+
+async function runListening(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void, log: (line: string) => void, signals: StopSignals): Promise<void> {
   const p = await preflight(a);
   const { from, corpus, out, train } = p;
   const selected = await selectBackend(a.backend, a.device);
@@ -534,7 +544,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
       startIteration: tr.state.iteration,
     });
     // First Ctrl-C (or SIGTERM): finish the step, save, exit 130 (143). A second: exit at once.
-    const signals = new StopSignals(
+    signals.arm(
       [out, bestPathFor(out)],
       (sig) => progress.log(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: saving a checkpoint (press Ctrl-C again to quit without saving)`),
       (sig) => tr.requestStop(sig),
@@ -549,7 +559,6 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
         save: saver.save,
       });
     } finally {
-      signals.dispose();
       progress.stop();
     }
     const s = tr.state;

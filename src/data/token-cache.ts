@@ -18,6 +18,7 @@ import { describeSource } from './source.js';
 import { createCharTokenizer, createWordTokenizer, type ByteTokenizer } from './tokenizer.js';
 import { buildVocabulary, Vocabulary } from './vocabulary.js';
 import { quoteText } from '../util/visible-text.js';
+import { tempPathTagged } from '../util/temp-file.js';
 
 export { cacheKeyFor, defaultCacheDir } from './cache-location.js';
 
@@ -128,8 +129,8 @@ export async function buildTokenCache(
   const tokenizer = canonicalTokenizerConfig(config);
   const sourceName = describeSource(source);
   mkdirSync(dirname(cachePath), { recursive: true });
-  const spillPath = temporaryPath(cachePath, 'ids');
-  const partialPath = temporaryPath(cachePath, 'partial');
+  const spillPath = tempPathTagged(cachePath, `ids-${randomBytes(4).toString('hex')}`);
+  const partialPath = tempPathTagged(cachePath, `partial-${randomBytes(4).toString('hex')}`);
   try {
     const spill = new IdSpillWriter(spillPath);
     let provisional: ProvisionalIds;
@@ -249,9 +250,4 @@ function writeCacheFile(path: string, spillPath: string, finalIds: Int32Array, h
   } finally {
     closeSync(fd);
   }
-}
-
-/** A unique name next to `path` (same file system, so the final rename is atomic). */
-function temporaryPath(path: string, purpose: string): string {
-  return `${path}.${purpose}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
 }

@@ -14,14 +14,39 @@ function ownPrefix(path: string): string {
   return `${basename(path)}.tmp-${process.pid}-`;
 }
 
+/**
+ * Every temp path this process has named, wherever it is (beside a checkpoint, in the token
+ * cache): what removeAllOwnTempFiles deletes when a signal ends the process mid-write. A path
+ * stays listed after its file was renamed or removed; deleting a missing file is a no-op.
+ */
+const named = new Set<string>();
+
 /** A fresh temp file path beside `path`; the random tag keeps concurrent writers of this process apart. */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `${ownPrefix(path)}${randomBytes(6).toString('hex')}`);
+  return tempPathTagged(path, randomBytes(6).toString('hex'));
 }
 
 /** The temp path beside `path` with a fixed tag (`probe`: the check that the directory is writable). */
 export function tempPathTagged(path: string, tag: string): string {
-  return join(dirname(path), `${ownPrefix(path)}${tag}`);
+  const temp = join(dirname(path), `${ownPrefix(path)}${tag}`);
+  named.add(temp);
+  return temp;
+}
+
+/**
+ * Removes every temp file this process named (tempPathFor, tempPathTagged) that still exists:
+ * for a process that a signal ends before its writes finished. Best effort, as
+ * removeOwnTempFiles.
+ */
+export function removeAllOwnTempFiles(): void {
+  for (const temp of named) {
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // Best effort.
+    }
+  }
+  named.clear();
 }
 
 /**
