@@ -33,8 +33,14 @@ export async function main(args: string[]): Promise<number> {
     benchCommand((code) => (exitCode = code)),
   ];
   const builders = new Map(commands.map((c) => [String(c.command).split(' ')[0]!, c.builder as (y: Argv) => unknown]));
-  // An option given twice: the last one wins (see keepLastOccurrences).
-  let cli: Argv = yargs(keepLastOccurrences(args, builders).map((a) => (a === '-' ? DASH : a)))
+  // An option given twice: the last one wins (see keepLastOccurrences); one without its value is an error.
+  let kept: string[];
+  try {
+    kept = keepLastOccurrences(args, builders);
+  } catch (err) {
+    return reportError(err);
+  }
+  let cli: Argv = yargs(kept.map((a) => (a === '-' ? DASH : a)))
     .middleware(restoreDash, true)
     .scriptName('charnn')
     .usage(`$0 <command> [options]\n\nTrain, sample and measure character- and word-level ${CELLS.map((c) => c.title).join('/')} language models.`)

@@ -1,4 +1,5 @@
 import yargs, { type Argv } from 'yargs';
+import { UsageError } from '../errors.js';
 
 /**
  * One rule for every option of every command: given more than once, the last one wins (as in
@@ -13,6 +14,8 @@ import yargs, { type Argv } from 'yargs';
  *   aliases, and which are boolean flags that take no value)
  * @returns the arguments with every earlier occurrence of a repeated option (and its value)
  *   removed; positionals, unknown options and everything after `--` as they were
+ * @throws UsageError for an option that takes a value given without one (the last argument,
+ *   or followed by another option), which yargs would read as its default
  */
 interface DeclaredOptions {
   key: Record<string, unknown>;
@@ -54,7 +57,15 @@ export function keepLastOccurrences(args: readonly string[], builders: ReadonlyM
       items.push({ tokens: [token] });
       continue;
     }
-    const takesValue = !booleans.has(key) && m![2] === undefined && i + 1 < args.length;
+    const takesValue = !booleans.has(key) && m![2] === undefined;
+    // An option that takes a value, given without one (last, or followed by another option):
+    // yargs would silently use its default (`--precision` ran fp32, `--iters` the default run).
+    // "-" (stdin) and negative numbers are values.
+    const next = args[i + 1];
+    const missing = next === undefined || next === '--' || (next !== '-' && next.startsWith('-') && !/^-\.?\d/.test(next));
+    if (takesValue && missing) {
+      throw new UsageError(`${token} needs a value`, `see charnn ${command} --help`);
+    }
     items.push({ key, tokens: takesValue ? [token, args[++i]!] : [token] });
   }
   const lastIndex = new Map<string, number>();
