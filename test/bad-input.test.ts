@@ -105,6 +105,11 @@ describe.concurrent('bad options', { timeout: 60_000 }, () => {
     [['sample', '-m', '@model', '--temp', '-1', '--seed', '1'], /--temp must be >= 0, got -1/],
     [['sample', '-m', '@model', '--top-p', '0', '--seed', '1'], /--top-p must be in \(0, 1\], got 0/],
     [['sample', '-m', '@model', '--top-p', '1.5', '--seed', '1'], /--top-p must be in \(0, 1\], got 1.5/],
+    // bf16 is a usage error on the GPU whether or not the machine has one (not 'no usable GPU', exit 1).
+    [['train', '@corpus', '--precision', 'bf16', '--device', 'gpu'], /^charnn: --precision bf16 runs on the native CPU backend only, not the GPU \(use --backend native --device cpu, or --precision fp32\)\n$/],
+    [['bench', '--only', 'rnn128', '--precision', 'bf16', '--device', 'gpu'], /^charnn: --precision bf16 runs on the native CPU backend only, not the GPU/],
+    [['train', '@corpus', '--precision', 'bf16', '--backend', 'ts'], /^charnn: --precision bf16 runs on the native CPU backend only, not the ts backend/],
+    [['train', '@corpus', '--precision'], /^charnn: --precision needs a value \(see charnn train --help\)\n$/],
   ];
   for (const [args, message] of cases) {
     it(args.join(' ').replace(/@/g, ''), async () => {

@@ -33,13 +33,18 @@ function softwareAllowed(): boolean {
  * hardware WebGPU adapter, or an error; `auto` = the GPU when a hardware adapter is present,
  * else a CPU backend, saying which (only when a GPU was looked for). On the CPU, `choice`:
  * the native addon when it loads (auto), or the TypeScript backend; `native` insists and fails
- * with the reason when the addon is missing.
+ * with the reason when the addon is missing. `precision` bf16 with `--device gpu` or `--backend ts`
+ * is a UsageError here, before any GPU is looked for (applyPrecision then checks the CPU).
  */
-export async function selectBackend(choice: BackendChoice, device: DeviceChoice = 'cpu'): Promise<SelectedBackend> {
+export async function selectBackend(choice: BackendChoice, device: DeviceChoice = 'cpu', precision: Precision = 'fp32'): Promise<SelectedBackend> {
   if (!DEVICE_CHOICES.includes(device)) throw new UsageError(`unknown device '${device as string}'`, 'use auto, gpu or cpu');
   if (!BACKEND_CHOICES.includes(choice)) throw new UsageError(`unknown backend '${choice as string}'`, 'use auto, native or ts');
   if (device === 'gpu' && choice !== 'auto') {
     throw new UsageError(`--backend ${choice} picks a CPU backend, and --device gpu runs on the GPU`, 'drop one of them');
+  }
+  // Before looking for a GPU: --device gpu with bf16 is a usage error whether or not one is there.
+  if (precision === 'bf16' && (device === 'gpu' || choice === 'ts')) {
+    throw new UsageError(`--precision bf16 runs on the native CPU backend only, not ${device === 'gpu' ? 'the GPU' : 'the ts backend'}`, 'use --backend native --device cpu, or --precision fp32');
   }
   let deviceLine: string | null = null;
   if (device !== 'cpu') {

@@ -116,7 +116,7 @@ async function run(a: BenchArgs, setExit: (code: number) => void): Promise<void>
     );
     return;
   }
-  const selected = await selectBackend(a.backend, a.device);
+  const selected = await selectBackend(a.backend, a.device, a.precision);
   const { notice } = selected;
   const backend = await applyPrecision(selected.backend, a.precision);
   const progress = (line: string) => {

@@ -522,7 +522,7 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
 async function runListening(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => void, log: (line: string) => void, signals: StopSignals): Promise<void> {
   const p = await preflight(a);
   const { from, corpus, out, train } = p;
-  const selected = await selectBackend(a.backend, a.device);
+  const selected = await selectBackend(a.backend, a.device, a.precision);
   if (selected.notice) log(`charnn: ${selected.notice}`);
   // Not stored in the checkpoint, like --backend: an arithmetic choice; a resumed bf16 run is
   // continued exactly only with --precision bf16 again.
