@@ -204,6 +204,11 @@ describe('dump of a multiplicative LSTM', () => {
     const refused = charnn(['dump', '-m', lstm, textPath, '--what', 'm']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toBe('charnn: a LSTM has no m to dump (it has h, c, gates)\n');
+    // Named beside quantities the cell has, it is still refused (not silently left out).
+    const partly = charnn(['dump', '-m', lstm, textPath, '--what', 'h,m']);
+    expect(partly.code).toBe(2);
+    expect(partly.stdout).toBe('');
+    expect(partly.stderr).toBe('charnn: a LSTM has no m to dump (it has h, c, gates)\n');
   });
 });
 

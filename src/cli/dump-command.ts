@@ -97,11 +97,14 @@ async function run(a: ArgumentsCamelCase<DumpArgs>): Promise<void> {
   const loaded = await loadModelFile(a.model, backend);
   const config = loaded.model.config;
   const layers = parseLayers(a.layers, config.layers);
-  const quantities = quantitiesFor(cellSpec(config.cell), layers, groups);
-  if (quantities.length === 0) {
-    const cell = cellSpec(config.cell);
-    const has = [...new Set(cell.quantities.map((q) => q.group))];
-    throw new UsageError(`a ${cell.title} has no ${groups.join(' or ')} to dump`, `it has ${has.join(', ')}`);
+  const cell = cellSpec(config.cell);
+  const quantities = quantitiesFor(cell, layers, groups);
+  // Every group --what names must be the cell's (a GRU's --what gates,m is not its gates alone);
+  // a format's default groups (html's h,c) keep those the cell has.
+  const has = [...new Set(cell.quantities.map((q) => q.group))];
+  const missing = a.what === undefined ? (quantities.length === 0 ? groups : []) : groups.filter((g) => !has.includes(g));
+  if (missing.length > 0) {
+    throw new UsageError(`a ${cell.title} has no ${missing.join(' or ')} to dump`, `it has ${has.join(', ')}`);
   }
   // The directory itself must not be an input either (--out text.txt with --format npy).
   guardOutputs('dump', [{ path: a.model, role: 'model' }, { path: a.text, role: 'text' }], dumpOutputs(a.format, a.out, quantities));
