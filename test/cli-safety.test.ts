@@ -72,6 +72,8 @@ describe('outputs never overwrite inputs or files of another kind', { timeout: 6
     oneLineError(charnn(['import', st, '-o', st]), 2, /tiny\.safetensors is the safetensors file import reads/);
     oneLineError(charnn(['import', st, '-o', join(dir, 'tiny.json')]), 2, /tiny\.json is the description import reads/);
     oneLineError(charnn(['train', corpus, '-o', corpus, '--iters', '1']), 2, /corpus\.txt is the corpus train reads/);
+    // The --val text is an input too (a usage error naming it, not 'exists and is not a charnn checkpoint').
+    oneLineError(charnn(['train', corpus, '--val', notes, '-o', notes, '--iters', '1']), 2, /notes2\.txt is the validation text train reads/);
     // Resuming a best checkpoint with --out beside it: the new .best would replace the input.
     oneLineError(charnn(['train', '--resume', join(dir, 'tiny.best.charnn'), '-o', model, '--iters', '1']), 2, /tiny\.best\.charnn is the checkpoint train reads/);
     expect(readFileSync(notes, 'utf8')).toBe('keep me');

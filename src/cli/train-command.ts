@@ -336,12 +336,12 @@ function checkValFile(path: string, from: TrainingFile | null): void {
 
 /**
  * Fail before any work when checkpoints could not be written to `out`: a directory, a missing
- * or read-only directory, one of the run's inputs (the corpus; the resumed checkpoint, except
+ * or read-only directory, one of the run's inputs (the corpus, the --val text; the resumed checkpoint, except
  * as `out` itself, which --resume writes back to by design) or an existing file that is not a
  * charnn checkpoint (see guardOutputs). A probe file is created and removed beside it, the way
  * saves write.
  */
-function checkOutput(out: string, corpus: string, resume: string | undefined): void {
+function checkOutput(out: string, corpus: string, resume: string | undefined, valFile: string | undefined): void {
   for (const path of [out, bestPathFor(out)]) {
     try {
       if (statSync(path).isDirectory()) {
@@ -357,6 +357,7 @@ function checkOutput(out: string, corpus: string, resume: string | undefined): v
     [
       { path: corpus, role: 'corpus' },
       { path: resume, role: 'checkpoint' },
+      { path: valFile, role: 'validation text' },
     ],
     [
       { path: out, kind: 'checkpoint', replaces: resume },
@@ -418,7 +419,7 @@ async function preflight(a: TrainArgs): Promise<RunPlan> {
   }
   canonicalTokenizerConfig(plan.tokenizer);
   if (plan.corpus !== '-') statCorpusFile(plan.corpus);
-  checkOutput(plan.out, plan.corpus, a.resume);
+  checkOutput(plan.out, plan.corpus, a.resume, plan.train.valFile);
   if (plan.train.valFile !== undefined) checkValFile(plan.train.valFile, a.val === undefined ? plan.from : null);
   return plan;
 }
