@@ -519,6 +519,12 @@ describe('charnn export + import round trip (no Python needed)', { timeout: 60_0
     const none = charnn(['import', bare, '-o', join(dir, 'bare.charnn')]);
     expectOneLineError(none, 1, /bare\.safetensors carries no charnn model description .*pass --config/);
     expect(existsSync(join(dir, 'bare.charnn'))).toBe(false);
+    // A --config that is missing or a directory: the cause in plain words, not node's ENOENT text.
+    const missing = charnn(['import', bare, '--config', join(dir, 'nope.json'), '-o', join(dir, 'bare.charnn')]);
+    expectOneLineError(missing, 1, /^charnn: cannot read the description .*nope\.json: no such file or directory \(pass the \.json file/);
+    const directory = charnn(['import', bare, '--config', dir, '-o', join(dir, 'bare.charnn')]);
+    expectOneLineError(directory, 1, /^charnn: cannot read the description .*: it is a directory \(/);
+    expect(existsSync(join(dir, 'bare.charnn'))).toBe(false);
     const withConfig = charnn(['import', bare, '--config', join(dir, 'words.json'), '-o', join(dir, 'bare.charnn')]);
     expect(withConfig.code, withConfig.stderr).toBe(0);
     expect(withConfig.stderr).toMatch(/description from .*words\.json\)/);

@@ -10,6 +10,7 @@ import { CHARNN_VERSION, loadModelFile, saveModelFile } from './contents.js';
 import { readSafetensors, writeOutputFile, writeSafetensors } from './safetensors.js';
 import { fromTorchTensors, toTorchTensors } from './torch-layout.js';
 import { requireFinite } from './finite.js';
+import { describeFsError } from '../util/fs-errors.js';
 
 /**
  * `charnn export` and `charnn import`: a model file <-> a safetensors file PyTorch loads into
@@ -105,7 +106,7 @@ function findDescription(inPath: string, metadata: Record<string, string>, confi
     try {
       return readFileSync(path, 'utf8');
     } catch (error) {
-      throw new CharnnError(`cannot read the description ${path}: ${(error as Error).message.split('\n')[0]}`, 'pass the .json file charnn export or charnn_torch.save wrote beside the .safetensors');
+      throw new CharnnError(`cannot read the description ${path}: ${describeFsError(error)}`, 'pass the .json file charnn export or charnn_torch.save wrote beside the .safetensors');
     }
   };
   if (configPath !== undefined) return { description: readText(configPath), from: configPath };
