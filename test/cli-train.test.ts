@@ -122,6 +122,17 @@ describe('charnn train (CLI)', () => {
     expect(iteration).toBeLessThan(1000000);
   });
 
+  it('stderr closed early (train 2>&1 | head) silences the logs; the run goes on, saves and exits 0', async () => {
+    const sub = mkdtempSync(join(dir, 'closed-stderr-'));
+    const out = join(sub, 'closed.charnn');
+    const child = spawn(process.execPath, [BIN, 'train', corpus, '--iters', '300', '--out', out, '--cache-dir', dir, '--print-every', '1', '--save-every', '5', ...tiny]);
+    child.stderr.once('data', () => child.stderr.destroy());
+    const code = await new Promise<number | null>((r) => child.on('close', r));
+    expect(code).toBe(0);
+    expect(((await readCheckpointMeta(out)).meta as Record<string, any>).training.state.iteration).toBe(300);
+    expect(readdirSync(sub).sort()).toEqual(['closed.best.charnn', 'closed.charnn']);
+  });
+
   it('on a signal while the corpus is read, exits 130/143 and leaves no temp files in the token cache', async () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const cacheDir = mkdtempSync(join(dir, 'cache-'));

@@ -106,10 +106,19 @@ export function reportError(err: unknown): number {
   return EXIT.failure;
 }
 
-/** `charnn sample | head` closes stdout early: end quietly with status 0, as Unix tools do. */
+/**
+ * `charnn sample | head` closes stdout early: end quietly with status 0, as Unix tools do.
+ * stderr closed early (`charnn train ... 2>&1 | head`) only silences the logs: the run goes on
+ * and saves as it would (before, the unhandled EPIPE ended it at once, exit 1, leaving a
+ * checkpoint's temp file behind).
+ */
 function handleClosedStdout(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(EXIT.ok);
     throw err;
+  });
+  process.stderr.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
   });
 }
