@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -8,7 +9,7 @@ import { readCheckpointMeta } from '../src/checkpoint/read.js';
 import { type LoadedModelFile, loadModelFile } from '../src/modelfile/contents.js';
 import { VocabularyEncoder } from '../src/data/encoder.js';
 import { evaluateText } from '../src/inspect/eval.js';
-import { charnn, structuredCorpus, trainTiny, writeCorpus } from './sample-helpers.js';
+import { BIN, charnn, structuredCorpus, trainTiny, writeCorpus } from './sample-helpers.js';
 
 let dir: string;
 let corpus: string;
@@ -158,3 +159,20 @@ describe('evaluateText', () => {
   });
 });
 
+
+describe('charnn eval, stopped by a signal', { timeout: 60_000 }, () => {
+  it('exits 130/143 and leaves no scratch directory with the text\'s ids behind', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      const tmp = mkdtempSync(join(dir, 'tmp-'));
+      const child = spawn(process.execPath, [BIN, 'eval', '-m', model, '-', '--backend', 'ts'], { env: { ...process.env, TMPDIR: tmp } });
+      // Reading stdin: the ids' scratch directory exists while the rest of the text has not come yet.
+      child.stdin.write('the text so far\n'.repeat(100));
+      for (let i = 0; i < 200 && readdirSync(tmp).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+      expect(readdirSync(tmp), 'the scratch directory was made').toHaveLength(1);
+      child.kill(signal);
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(readdirSync(tmp)).toEqual([]);
+    }
+  });
+});

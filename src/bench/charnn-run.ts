@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Backend } from '../backend/backend.js';
 import type { TokenizerConfig } from '../data/config.js';
@@ -9,6 +7,7 @@ import { TrainingSession } from '../train/session.js';
 import type { BenchConfig } from './configs.js';
 import { flopsPerToken } from './flops.js';
 import type { OpTimer } from './op-timer.js';
+import { makeTempDir, removeTempDir } from '../util/temp-file.js';
 
 export interface CharnnRunOptions {
   corpus: string;
@@ -81,7 +80,7 @@ export async function runCharnn(cfg: BenchConfig, o: CharnnRunOptions): Promise<
     valFrac: 0,
   };
   // Nothing is saved (the observer has no `save`), but a session names an output path.
-  const scratch = mkdtempSync(join(tmpdir(), 'charnn-bench-'));
+  const scratch = makeTempDir('charnn-bench-');
   const pool = threaded(o.backend);
   const threadsBefore = pool ? pool.info.threads : null;
   let session: TrainingSession | null = null;
@@ -141,6 +140,6 @@ export async function runCharnn(cfg: BenchConfig, o: CharnnRunOptions): Promise<
   } finally {
     session?.close();
     if (pool && threadsBefore !== null) pool.setThreads(threadsBefore);
-    rmSync(scratch, { recursive: true, force: true });
+    removeTempDir(scratch);
   }
 }

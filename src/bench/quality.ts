@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CharnnError } from '../errors.js';
 import { type PeerInvocation, exec, peerPython, runPeer } from './peers.js';
+import { makeTempDir, removeTempDir } from '../util/temp-file.js';
 
 /**
  * `charnn bench --quality`: the model each trainer gives for the same wall time. Three runs per
@@ -126,7 +126,7 @@ export async function runQualityBench(o: QualityOptions, io: QualityIO): Promise
     io.progress(`note: load average ${loadStart.toFixed(2)} on ${cpus().length} cores: other processes are running, and a loaded machine shortens every run's steps`);
   }
   const python = await peerPython('torch', o.peersDir, 'python3');
-  const dir = mkdtempSync(join(tmpdir(), 'charnn-quality-'));
+  const dir = makeTempDir('charnn-quality-');
   const runs: QualityRun[] = [];
   try {
     for (const seed of o.seeds) {
@@ -144,7 +144,7 @@ export async function runQualityBench(o: QualityOptions, io: QualityIO): Promise
       }
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
   const load = `load average ${loadStart.toFixed(2)} at the start, ${loadavg()[0].toFixed(2)} at the end, ${cpus().length} cores`;
   if (!o.json) io.out(formatQualityTable(runs, o.seconds, load));

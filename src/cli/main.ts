@@ -1,5 +1,6 @@
 import yargs, { type Argv, type CommandModule } from 'yargs';
 import { keepLastOccurrences } from './repeated-options.js';
+import { stopSignals } from './stop-signals.js';
 import { CharnnError, UsageError } from '../errors.js';
 import { EXIT } from './exit-codes.js';
 import { CHARNN_VERSION } from '../modelfile/contents.js';
@@ -21,6 +22,8 @@ import { CELLS } from '../model/cells/index.js';
  */
 export async function main(args: string[]): Promise<number> {
   handleClosedStdout();
+  // Ctrl-C and SIGTERM: exit 130/143 without leaving temp files (train arms it to save first).
+  stopSignals();
   let exitCode: number = EXIT.ok;
   const commands: CommandModule<any, any>[] = [
     trainCommand((code) => (exitCode = code)),

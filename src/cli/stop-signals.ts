@@ -7,13 +7,14 @@ export function signalExitCode(signal: NodeJS.Signals): number {
 }
 
 /**
- * Ctrl-C and SIGTERM for a long run that saves files. Listening starts when the run starts:
- * until `arm` (while the options are checked and the corpus is read and tokenized), a signal
- * exits at once (130 or 143) after removing the temp files this process named (a token cache
- * being built). Once armed, the first signal asks the run to stop at the end of its step
- * (`requestStop`, after `announce` has said so); a second exits at once after removing this
- * process's temp files (beside `outputs`, and any other it named), leaving each output as it
- * was (its writes are atomic, so it is whole).
+ * Ctrl-C and SIGTERM, for every command (main installs the one instance, stopSignals()). Until a
+ * run arms it, a signal exits at once (130 or 143) after removing the temp files and
+ * directories this process named (a token cache being built, the ids of a text eval reads, a
+ * checkpoint being written): a command cut short leaves nothing behind. Once `arm`ed by a long
+ * run that saves, the first signal asks the run to stop at the end of its step (`requestStop`,
+ * after `announce` has said so); a second exits at once after removing this process's temp
+ * files (beside `outputs`, and any other it named), leaving each output as it was (its writes
+ * are atomic, so it is whole).
  */
 export class StopSignals {
   private received: NodeJS.Signals | null = null;
@@ -39,16 +40,32 @@ export class StopSignals {
   arm(outputs: readonly string[], announce: (signal: NodeJS.Signals) => void, requestStop: (signal: NodeJS.Signals) => void): void {
     this.outputs = outputs;
     this.stopper = { announce, requestStop };
+    this.received = null;
   }
 
-  /** The first signal received after `arm`, if any. */
+  /** Back to exiting at once on a signal (the run is over). */
+  disarm(): void {
+    this.stopper = null;
+    this.outputs = [];
+    this.received = null;
+  }
+
+  /** The first signal received since `arm`, if any. */
   get signal(): NodeJS.Signals | null {
     return this.received;
   }
 
-  /** Stop listening (the run is over). */
+  /** Stop listening: signals have their default effect again. */
   dispose(): void {
     process.off('SIGINT', this.handler);
     process.off('SIGTERM', this.handler);
+    if (installed === this) installed = null;
   }
+}
+
+let installed: StopSignals | null = null;
+
+/** The process's StopSignals, listening from the first call on. */
+export function stopSignals(): StopSignals {
+  return (installed ??= new StopSignals());
 }

@@ -24,7 +24,7 @@ import { guardOutputs } from '../util/output-guard.js';
 import { freshSeed } from '../util/random.js';
 import { parseDuration } from './durations.js';
 import { EXIT } from './exit-codes.js';
-import { StopSignals, signalExitCode } from './stop-signals.js';
+import { type StopSignals, signalExitCode, stopSignals } from './stop-signals.js';
 import { withSpinner } from './spinner.js';
 import { TrainProgress } from './train-progress.js';
 import { BACKEND, DEVICE, PRECISION } from './shared-options.js';
@@ -511,12 +511,13 @@ async function run(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: number) => 
   const log = (line: string) => {
     if (!a.quiet) process.stderr.write(`${line}\n`);
   };
-  // Listening from the start: a signal while the corpus is tokenized removes the cache's temp files.
-  const signals = new StopSignals();
+  // Listening from the start (main installed it): a signal while the corpus is tokenized
+  // removes the cache's temp files and exits; armed once training starts.
+  const signals = stopSignals();
   try {
     await runListening(a, setExit, log, signals);
   } finally {
-    signals.dispose();
+    signals.disarm();
   }
 }
 

@@ -1,11 +1,11 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InvalidUtf8Mode } from './config.js';
 import { type UnknownTally, VocabularyEncoder } from './encoder.js';
 import { IdSpillWriter } from './id-spill.js';
 import type { TokenReader } from './token-cache.js';
 import type { UnknownTokenPolicy, Vocabulary } from './vocabulary.js';
+import { makeTempDir, removeTempDir } from '../util/temp-file.js';
 
 export interface EncodeOptions {
   /** Tokens outside the vocabulary: `skip` (drop), `unk` (read as <unk>), `error`. */
@@ -39,7 +39,7 @@ export class EncodedText implements TokenReader {
    * @throws CharnnError for invalid UTF-8 (with invalidUtf8 `error`) or an unknown token (rule `error`).
    */
   static async encode(vocab: Vocabulary, source: AsyncIterable<Uint8Array> & { description?: string }, o: EncodeOptions): Promise<EncodedText> {
-    const dir = mkdtempSync(join(o.tmpDir ?? tmpdir(), 'charnn-ids-'));
+    const dir = makeTempDir('charnn-ids-', o.tmpDir);
     try {
       const path = join(dir, 'ids');
       const spill = new IdSpillWriter(path);
@@ -54,7 +54,7 @@ export class EncodedText implements TokenReader {
       }
       return new EncodedText(openSync(path, 'r'), spill.count, encoder.tokensRead, encoder.tally);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   }
 

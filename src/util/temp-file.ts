@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -34,14 +35,30 @@ export function tempPathTagged(path: string, tag: string): string {
 }
 
 /**
- * Removes every temp file this process named (tempPathFor, tempPathTagged) that still exists:
- * for a process that a signal ends before its writes finished. Best effort, as
- * removeOwnTempFiles.
+ * A fresh scratch directory in `parent` (the system's temp directory; `<prefix>XXXXXX`, as mkdtemp),
+ * listed for removeAllOwnTempFiles; the caller removes it when done (removeTempDir).
+ */
+export function makeTempDir(prefix: string, parent: string = tmpdir()): string {
+  const dir = mkdtempSync(join(parent, prefix));
+  named.add(dir);
+  return dir;
+}
+
+/** Removes a directory made by makeTempDir, with what it holds. */
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  named.delete(dir);
+}
+
+/**
+ * Removes every temp file and directory this process named (tempPathFor, tempPathTagged,
+ * makeTempDir) that still exists: for a process that a signal ends before its writes
+ * finished. Best effort, as removeOwnTempFiles.
  */
 export function removeAllOwnTempFiles(): void {
   for (const temp of named) {
     try {
-      rmSync(temp, { force: true });
+      rmSync(temp, { recursive: true, force: true });
     } catch {
       // Best effort.
     }
