@@ -99,6 +99,7 @@ describe.concurrent('bad options', { timeout: 60_000 }, () => {
     [['train', '@corpus', '--val-frac', '-0.1'], /--val-frac must be in \[0, 1\), got -0.1/],
     [['train', '@corpus', '--iters', '-5'], /--iters must be a non-negative integer, got -5/],
     [['train', '@corpus', '--time', 'soon'], /cannot read the duration 'soon'/],
+    [['train', '@corpus', '--iters', '0', '--epochs', '0'], /^charnn: --iters 0 and --epochs 0 without --time leave the run no end \(give --iters N, --epochs N or --time DURATION\)\n$/],
     [['train', '@corpus', '--model', 'transformer'], /Invalid values:.*transformer/],
     [['train'], /name the corpus to train on/],
     [['train', '@corpus', '--new-tokens', 'grow'], /--new-tokens only applies with --resume/],
