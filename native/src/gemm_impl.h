@@ -22,6 +22,11 @@
 // with a 2 KB stride thrash L1 sets and TLB). The micro-kernel can still read in place (the
 // `tune` flags), for experiments. matrix-vector shapes and rank-K updates with K <= 4 skip all
 // this (gemv_axpy / gemv_dot).
+//
+// A B used for many products (the recurrent weights, once per time step) can be packed once,
+// whole (pack_b, the addon's packB), and handed in as GemmArgs::Bp: the driver then reads its
+// slivers instead of packing B. They are the slivers it would have packed, K blocked the same
+// way (k_block), so the sums and their order, and the bits, are the same.
 // =============================================================================================
 
 #if CHARNN_W == 16
@@ -450,8 +455,9 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
       const float* bblk = g->B + pc * ldb + jc;
       // jc is a multiple of NR (n0 is, as run_gemm splits by whole slivers, and NCB is)
       const float* bpre = prepacked ? g->Bp + pc * npad + jc * kc : nullptr;
-      if (prepacked) {
-      } else if (g->tb)
+      if (prepacked)
+        ;  // the slivers are in bpre
+      else if (g->tb)
         pack_bt(g->B, ldb, pc, kc, jc, nc, bbuf);
       else if (packB)
         pack_b_rows(g->B, ldb, pc, kc, jc, nc, bbuf);
