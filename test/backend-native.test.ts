@@ -223,6 +223,50 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
     it('rejects inconsistent shapes', () => {
       const b = nb();
       expect(() => b.gemm(false, false, 1, b.zeros([2, 3]), b.zeros([4, 5]), 0, b.zeros([2, 5]))).toThrow(/gemm shapes/);
+      expect(() => b.gemmPacked(false, 1, b.zeros([2, 3]), b.packMatrix(b.zeros([4, 5]), false), 0, b.zeros([2, 5]))).toThrow(/gemm shapes/);
+    });
+
+    /** A tensor holding `vals` as rows [2, 2 + rows) of a larger one (a subarray view), or on its own. */
+    function placed(b: NativeBackend, vals: Float32Array, shape: number[], view: boolean): Tensor {
+      if (!view) return b.upload(vals, shape);
+      const big = b.upload(new Float32Array((shape[0] + 3) * shape[1]).fill(5), [shape[0] + 3, shape[1]]);
+      data(big).set(vals, 2 * shape[1]);
+      return b.rows(big, 2, shape[0]);
+    }
+
+    it('gemmPacked gives gemm\'s bits: every transpose, odd sizes, K blocked, views, one pack for several products, 1 and 2+ threads', () => {
+      const b = nb();
+      // small and odd; the per-step shapes of 2x128 LSTMs; products on the pool; K in several
+      // blocks (900; 512 over 2048 columns); K <= 4 and single rows (no pack used)
+      const shapes: [number, number, number][] = [[2, 3, 5], [13, 37, 29], [17, 65, 130], [50, 512, 128], [50, 128, 512], [130, 257, 130], [64, 1030, 900], [50, 2048, 512], [3, 33, 2], [1, 100, 100]];
+      let n = 0;
+      for (const t of [1, Math.max(2, threads)]) {
+        b.setThreads(t);
+        for (const [M, N, K] of shapes) {
+          for (const [ta, tb] of [[false, false], [false, true], [true, false], [true, true]] as const) {
+            const [alpha, beta] = coefficients[n++ % coefficients.length];
+            const view = n % 2 === 0;
+            const B = placed(b, randArray(K * N), tb ? [N, K] : [K, N], view);
+            const packed = b.packMatrix(B, tb);
+            // two products with one pack: the second reuses what the first packed
+            for (let use = 0; use < 2; use++) {
+              const A = placed(b, randArray(M * K), ta ? [K, M] : [M, K], view);
+              const cv = beta === 0 ? new Float32Array(M * N).fill(Number.NaN) : randArray(M * N);
+              const want = placed(b, cv, [M, N], false);
+              const got = placed(b, cv, [M, N], view);
+              b.gemm(ta, tb, alpha, A, B, beta, want);
+              b.gemmPacked(ta, alpha, A, packed, beta, got);
+              expectExact(data(got), data(want), `gemmPacked(${ta}, ${tb}) [${M},${K}]x[${K},${N}] alpha ${alpha} beta ${beta}, ${t} thread(s), use ${use}${view ? ' (views)' : ''}`);
+            }
+          }
+        }
+      }
+      b.setThreads(threads);
+      // the reference backend's pack is B itself: its gemm
+      const [rA, rB, rC, rC2] = [ref.upload(randArray(15), [3, 5]), ref.upload(randArray(35), [7, 5]), ref.zeros([3, 7]), ref.zeros([3, 7])];
+      ref.gemm(false, true, 1, rA, rB, 0, rC);
+      ref.gemmPacked(false, 1, rA, ref.packMatrix(rB, true), 0, rC2);
+      expectExact(data(rC2), data(rC), 'reference gemmPacked');
     });
   });
 
@@ -283,6 +327,18 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
         });
       }
       b16.setThreads(threads);
+    });
+
+    itBf16('gemmPacked is the bf16 gemm (bf16 products keep packing per call)', () => {
+      const b16 = nb().withPrecision('bf16');
+      for (const tb of [false, true]) {
+        const A = b16.upload(randArray(50 * 128), [50, 128]);
+        const B = b16.upload(randArray(128 * 512), tb ? [512, 128] : [128, 512]);
+        const [want, got] = [b16.zeros([50, 512]), b16.zeros([50, 512])];
+        b16.gemm(false, tb, 1, A, B, 0, want);
+        b16.gemmPacked(false, 1, A, b16.packMatrix(B, tb), 0, got);
+        expectExact(data(got), data(want), `bf16 gemmPacked(false, ${tb})`);
+      }
     });
 
     itBf16('train --precision bf16 trains (a falling loss) and says so; bench reports the precision', () => {
@@ -802,10 +858,14 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
       const a = createRequire(process.cwd() + '/')(process.env.CHARNN_ADDON);
       let s = 7; const r = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
       const rand = (n) => Float32Array.from({ length: n }, r);
-      let worst = 0;
+      let worst = 0, packedDiffers = 0;
       for (const [ta, tb, M, N, K] of [[0,0,17,65,130],[0,1,130,17,65],[1,0,65,130,17],[1,1,3,130,65],[0,0,1,100,100],[0,0,200,300,150]]) {
         const A = rand(M * K), B = rand(K * N), C = new Float32Array(M * N);
         a.gemm(!!ta, !!tb, M, N, K, 1, A, B, 0, C);
+        // the same bits from a pre-packed B (this level's sliver width nr)
+        const P = new Float32Array(K * Math.ceil(N / a.info().nr) * a.info().nr), C2 = new Float32Array(M * N);
+        a.gemmPacked(!!ta, M, N, K, 1, A, !!tb, B, P, a.packB(!!tb, K, N, B, P), 0, C2);
+        if (C2.some((v, i) => !Object.is(v, C[i]))) packedDiffers++;
         for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
           let v = 0, m = 0;
           for (let k = 0; k < K; k++) { const p = (ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]); v += p; m += Math.abs(p); }
@@ -818,7 +878,7 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
         a.map(fn, x, y);
         for (let i = 0; i < x.length; i++) mathWorst = Math.max(mathWorst, Math.abs(y[i] - f(x[i])) / Math.abs(f(x[i]) || 1));
       }
-      console.log(JSON.stringify({ isa: a.info().isa, worst, mathWorst }));
+      console.log(JSON.stringify({ isa: a.info().isa, worst, mathWorst, packedDiffers }));
     `;
     for (const isa of ['avx2', 'sse2']) {
       it(`CHARNN_ISA=${isa} computes the same`, () => {
@@ -827,11 +887,12 @@ suite(available ? 'native backend' : `native backend (skipped: ${skipReason})`, 
           encoding: 'utf8',
         });
         expect(r.status, r.stderr).toBe(0);
-        const res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { isa: string; worst: number; mathWorst: number };
+        const res = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { isa: string; worst: number; mathWorst: number; packedDiffers: number };
         // a lower level is used (or the baseline, on a CPU without it)
         expect(res.isa).not.toBe('avx512');
         expect(res.worst).toBeLessThan(3e-5);
         expect(res.mathWorst).toBeLessThan(4e-7);
+        expect(res.packedDiffers).toBe(0);
       });
     }
   });

@@ -22,6 +22,11 @@
 // with a 2 KB stride thrash L1 sets and TLB). The micro-kernel can still read in place (the
 // `tune` flags), for experiments. matrix-vector shapes and rank-K updates with K <= 4 skip all
 // this (gemv_axpy / gemv_dot).
+//
+// A B used for many products (the recurrent weights, once per time step) can be packed once,
+// whole (pack_b, the addon's packB), and handed in as GemmArgs::Bp: the driver then reads its
+// slivers instead of packing B. They are the slivers it would have packed, K blocked the same
+// way (k_block), so the sums and their order, and the bits, are the same.
 // =============================================================================================
 
 #if CHARNN_W == 16
@@ -374,6 +379,14 @@ static void scale_block(float* C, long ldc, long m0, long m1, long n0, long n1, 
   }
 }
 
+// The K block depth of a product over `ncols` columns: all of K when the B block (K x
+// min(NCB, ncols) floats) fits in ~768 KB of L2, else balanced blocks of at most KC. The
+// blocking decides the order of the float sums, so pack_b must choose as the driver does.
+static long k_block(long K, long ncols) {
+  const long nkb = (K <= 2 * g_kc && K * lmin(g_ncb, ncols) * 4 <= 786432) ? 1 : (K + g_kc - 1) / g_kc;
+  return (K + nkb - 1) / nkb;
+}
+
 static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
   if (m0 >= m1 || n0 >= n1) return;
   const long K = g->K, lda = g->lda, ldb = g->ldb, ldc = g->ldc;
@@ -400,7 +413,7 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
     return;
   }
 
-  const long KC = g_kc, NCB = g_ncb;
+  const long NCB = g_ncb;
   // a rank-K update with small K (outer products): row by row, nothing to pack
   if (K <= 4 && !g->tb) {
     for (long i = m0; i < m1; ++i) {
@@ -410,16 +423,16 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
     return;
   }
 
-  // K blocks: one when the whole B block (K x columns) fits in ~768 KB of L2, else balanced
-  // blocks of at most KC
-  const long nkb = (K <= 2 * KC && K * lmin(NCB, n1 - n0) * 4 <= 786432) ? 1 : (K + KC - 1) / KC;
-  const long kcb = (K + nkb - 1) / nkb;
+  const long kcb = k_block(K, n1 - n0);
+  // a pre-packed B (pack_b) holds the same slivers this call would pack, when K is blocked alike
+  const bool prepacked = g->Bp && g->bkc == kcb;
+  const long npad = (g->N + NR - 1) / NR * NR;  // its sliver row: all N columns, zero padded
   const bool packA = g->ta ? (g_flags & PACK_A_T) != 0 : (g_flags & PACK_A_N) != 0;
-  const bool packB = g->tb || (g_flags & PACK_B_N) != 0;
+  const bool packB = prepacked || g->tb || (g_flags & PACK_B_N) != 0;
   const long ncMax = lmin(NCB, n1 - n0);
-  float* bbuf = scratch(0, (size_t)kcb * (size_t)((ncMax + NR - 1) / NR * NR) + 64);
+  float* bbuf = prepacked ? nullptr : scratch(0, (size_t)kcb * (size_t)((ncMax + NR - 1) / NR * NR) + 64);
   float* abuf = packA ? scratch(1, (size_t)kcb * MR + 64) : nullptr;
-  if (!bbuf || (packA && !abuf)) {
+  if ((!prepacked && !bbuf) || (packA && !abuf)) {
     // out of memory for packing: slow but correct
     for (long i = m0; i < m1; ++i)
       for (long j = n0; j < n1; ++j) {
@@ -440,7 +453,11 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
       const long kc = lmin(kcb, K - pc);
       const float beta = pc == 0 ? g->beta : 1.0f;
       const float* bblk = g->B + pc * ldb + jc;
-      if (g->tb)
+      // jc is a multiple of NR (n0 is, as run_gemm splits by whole slivers, and NCB is)
+      const float* bpre = prepacked ? g->Bp + pc * npad + jc * kc : nullptr;
+      if (prepacked)
+        ;  // the slivers are in bpre
+      else if (g->tb)
         pack_bt(g->B, ldb, pc, kc, jc, nc, bbuf);
       else if (packB)
         pack_b_rows(g->B, ldb, pc, kc, jc, nc, bbuf);
@@ -459,7 +476,10 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
           const long cols = lmin(NR, nc - jr);
           const float* bp;
           long bs;
-          if (packB) {
+          if (prepacked) {
+            bp = bpre + jr * kc;
+            bs = NR;
+          } else if (packB) {
             bp = bbuf + (jr / NR) * kc * NR;
             bs = NR;
           } else if (cols == NR) {
@@ -479,6 +499,20 @@ static void gemm(const GemmArgs* g, long m0, long m1, long n0, long n1) {
       }
     }
   }
+}
+
+// Kernels::pack_b: op(B) for all N columns, K blocks of k_block(K, N) one after the other, each
+// [npad / NR slivers][kc][NR] as the driver's bbuf (block at pc starts at pc * npad floats).
+static long pack_b(const GemmArgs* g, float* dst) {
+  const long K = g->K, N = g->N, kcb = k_block(K, N), npad = (N + NR - 1) / NR * NR;
+  for (long pc = 0; pc < K; pc += kcb) {
+    const long kc = lmin(kcb, K - pc);
+    if (g->tb)
+      pack_bt(g->B, g->ldb, pc, kc, 0, N, dst + pc * npad);
+    else
+      pack_b_rows(g->B, g->ldb, pc, kc, 0, N, dst + pc * npad);
+  }
+  return kcb;
 }
 
 static void tune(long kc, long ncb, int flags) {

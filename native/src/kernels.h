@@ -26,6 +26,11 @@ struct GemmArgs {
   float beta;
   float* C;
   long ldc;
+  // op(B) pre-packed by pack_b (null: the driver packs it itself), and the K block depth it was
+  // packed with. The driver uses it only where it would have blocked K the same way, so that a
+  // product gives the same bits with and without it; elsewhere it reads B. The bf16 kernel ignores it.
+  const float* Bp;
+  long bkc;
 };
 
 struct Kernels {
@@ -83,6 +88,11 @@ struct Kernels {
   // The gemm entry with op(A), op(B) rounded to bfloat16 and float32 sums (gemm_bf16_impl.h);
   // null below AVX-512, and callable only where the CPU has AVX512-BF16 (runtime.h: gemm_bf16()).
   void (*gemm_bf16)(const GemmArgs* g, long m0, long m1, long n0, long n1);
+
+  // Packs op(B) of g (g->B, g->tb, g->K, g->N, g->ldb; the rest unused) for every column into
+  // dst, in the driver's sliver layout, K blocked as the driver blocks a product over all N
+  // columns: dst needs pack_b_size(K, N) floats. Returns that K block depth (GemmArgs::bkc).
+  long (*pack_b)(const GemmArgs* g, float* dst);
 };
 
 const Kernels* kernels_base();

@@ -441,7 +441,7 @@ static const Kernels table = {
     &scale,          &mul,         &mul_backward, &add_row_vector, &sum_rows, &rnn_forward, &rnn_backward,  &lstm_forward,
     &lstm_backward,  &gru_forward, &gru_backward, &softmax_xent, &softmax,       &dropout,
     &clip,           &sum_squares, &adagrad,      &rmsprop,      &adam,          &map,   &tune,
-    CHARNN_GEMM_BF16,
+    CHARNN_GEMM_BF16, &pack_b,
 };
 
 }  // namespace CHARNN_ISA

@@ -29,6 +29,20 @@ export interface Tensor {
   readonly dtype: DType;
 }
 
+/**
+ * op(B) of `Backend.gemm` prepared for many products with the same B: the recurrent weights,
+ * multiplied once per time step. Made by `packMatrix`; a backend may copy B into its own layout
+ * (the native one packs it into its GEMM micro-kernel's slivers), so a pack is valid only while
+ * its `source` is unchanged: whoever writes the source (an optimizer step, a checkpoint load)
+ * must not use an older pack again. Cells make a pack per forward or backward window and drop
+ * it at the end; nothing caches one across calls.
+ */
+export interface PackedMatrix {
+  /** The B it was made from: op(B) = source, or source^T with transB. */
+  readonly source: Tensor;
+  readonly transB: boolean;
+}
+
 /** What `read` returns: float32 data (float64 in the reference backend's checking mode) or ids. */
 export type HostArray = Float32Array | Float64Array | Int32Array;
 
@@ -76,6 +90,18 @@ export interface Backend {
    * (NaN in C does not leak through).
    */
   gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void;
+  /**
+   * B as a PackedMatrix for gemmPacked: op(B) = B: [K, N], or B^T with transB (B: [N, K]).
+   * Packing costs about one pass over B, and a backend may defer it to the first product that
+   * benefits (the native one skips it for single-row products, which read B in place).
+   */
+  packMatrix(B: Tensor, transB: boolean): PackedMatrix;
+  /**
+   * gemm(transA, packed.transB, alpha, A, packed.source, beta, C), bit for bit: the same float
+   * sums in the same order, with B's packing done once in `packed` instead of in every call.
+   * Shapes and errors as gemm's. `packed` must still be valid (its source unchanged since).
+   */
+  gemmPacked(transA: boolean, alpha: number, A: Tensor, packed: PackedMatrix, beta: number, C: Tensor): void;
   /** x: [N, M] += b: [M] broadcast over rows. */
   addRowVector(x: Tensor, b: Tensor): void;
   /** out: [M] = (accumulate ? out : 0) + column sums of x: [N, M]. The bias gradient. */

@@ -1,4 +1,4 @@
-import { type Backend, type DType, type HostArray, type Tensor, asMatrix, checkRowVector, checkRowsOfTable, gemmDims } from './backend.js';
+import { type Backend, type DType, type HostArray, type PackedMatrix, type Tensor, asMatrix, checkRowVector, checkRowsOfTable, gemmDims } from './backend.js';
 import * as K from './gpu/kernels.js';
 import { GpuLauncher, GpuTensor, type Storage, checkedSize, gt } from './gpu/launcher.js';
 import { HostMemory, WebGpuMemory } from './gpu/memory.js';
@@ -176,6 +176,15 @@ export class GpuBackend implements Backend {
   }
 
   // ---- linear algebra -----------------------------------------------------------------------
+
+  /** Nothing to prepare: the pack is B itself, and each product is a gemm. */
+  packMatrix(B: Tensor, transB: boolean): PackedMatrix {
+    return { source: B, transB };
+  }
+
+  gemmPacked(transA: boolean, alpha: number, A: Tensor, packed: PackedMatrix, beta: number, C: Tensor): void {
+    this.gemm(transA, packed.transB, alpha, A, packed.source, beta, C);
+  }
 
   gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
     const { M, N, K: Kd } = gemmDims(transA, transB, A, B, C);

@@ -2,13 +2,13 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Tensor, asMatrix, gemmDims } from './backend.js';
+import { type PackedMatrix, type Tensor, asMatrix, gemmDims } from './backend.js';
 import { cpu } from './cpu-tensor.js';
 import { ReferenceBackend } from './reference.js';
 import type { Precision } from './select.js';
 
 /** Bumped with every change of the addon's calling convention; a stale build is refused. */
-const ADDON_ABI = 5;
+const ADDON_ABI = 6;
 
 /** What native/src/addon.cc exports. Every array argument is used in place, zero-copy. */
 export interface NativeAddon {
@@ -29,6 +29,13 @@ export interface NativeAddon {
   gemm(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
   /** gemm with op(A), op(B) rounded to bfloat16 (nearest even) and float32 sums; a RangeError where info().bf16 is false. */
   gemmBf16(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, B: Float32Array, beta: number, C: Float32Array): void;
+  /**
+   * op(B): [K, N] (B: [N, K] when transB) packed into out: exactly K * (N rounded up to info().nr)
+   * floats, in the GEMM's sliver layout. Returns the K block depth to pass to gemmPacked.
+   */
+  packB(transB: boolean, K: number, N: number, B: Float32Array, out: Float32Array): number;
+  /** gemm with op(B) also given as packB's out and K block depth (made from this B and transB): the same bits, B not packed again. */
+  gemmPacked(transA: boolean, M: number, N: number, K: number, alpha: number, A: Float32Array, transB: boolean, B: Float32Array, packed: Float32Array, kc: number, beta: number, C: Float32Array): void;
   /** x: [rows, cols] += b: [cols] per row. */
   addRowVector(cols: number, x: Float32Array, b: Float32Array): void;
   /** out: [cols] (+)= column sums of x: [rows, cols]. */
@@ -53,6 +60,12 @@ export interface NativeAddon {
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, beta1: number, beta2: number, eps: number, step: number): void;
   /** Elementwise exp (0), tanh (1), sigmoid (2) with the kernels' vector math, for accuracy tests. */
   map(fn: number, x: Float32Array, y: Float32Array): void;
+}
+
+/** The native backend's PackedMatrix: op(B) in the GEMM's slivers (data, K blocks of kc), made on first use. */
+interface NativePack extends PackedMatrix {
+  data: Float32Array | null;
+  kc: number;
 }
 
 function f32(t: Tensor): Float32Array {
@@ -140,6 +153,41 @@ export class NativeBackend extends ReferenceBackend {
     const gemm = this.gemmPrecision === 'bf16' ? this.addon.gemmBf16 : this.addon.gemm;
     gemm(transA, transB, M, N, K, alpha, f32(A), f32(B), beta, f32(C));
   }
+
+  override packMatrix(B: Tensor, transB: boolean): PackedMatrix {
+    // bf16 products round B while they pack it (gemm_bf16_impl.h), so they keep packing per call
+    if (this.gemmPrecision === 'bf16') return super.packMatrix(B, transB);
+    const pack: NativePack = { source: B, transB, data: null, kc: 0 };
+    return pack;
+  }
+
+  override gemmPacked(transA: boolean, alpha: number, A: Tensor, packed: PackedMatrix, beta: number, C: Tensor): void {
+    const pack = packed as Partial<NativePack>;
+    // a pack of the reference kind (bf16 products make those) is a plain gemm
+    if (pack.data === undefined || this.gemmPrecision === 'bf16') {
+      this.gemm(transA, packed.transB, alpha, A, packed.source, beta, C);
+      return;
+    }
+    const { M, N, K } = gemmDims(transA, packed.transB, A, packed.source, C);
+    const B = f32(packed.source);
+    if (M === 1) {
+      // single-row products (batch 1) read B in place (the addon's matrix-vector path): no pack
+      this.addon.gemm(transA, packed.transB, M, N, K, alpha, f32(A), B, beta, f32(C));
+      return;
+    }
+    if (pack.data === null) {
+      // packed on first use, from B as it is now (PackedMatrix: valid while the source is unchanged)
+      pack.data = new Float32Array(K * Math.ceil(N / this.nr) * this.nr);
+      pack.kc = this.addon.packB(packed.transB, K, N, B, pack.data);
+    }
+    this.addon.gemmPacked(transA, M, N, K, alpha, f32(A), packed.transB, B, pack.data, pack.kc!, beta, f32(C));
+  }
+
+  /** The GEMM micro-tile's width: packB's slivers are nr columns wide. */
+  private get nr(): number {
+    return (this.nrCached ??= this.addon.info().nr);
+  }
+  private nrCached: number | undefined;
 
   // The row ops pass the row width from the tensor's shape; the addon checks every size against
   // it (native/src/addon.cc, with the reference backend's messages), so there are no checks here.

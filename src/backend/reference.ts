@@ -2,6 +2,7 @@ import {
   type Backend,
   type DType,
   type HostArray,
+  type PackedMatrix,
   type Tensor,
   asMatrix,
   checkRowVector,
@@ -115,6 +116,15 @@ export class ReferenceBackend implements Backend {
   }
 
   // ---- linear algebra -----------------------------------------------------------------------
+
+  /** Nothing to prepare: the pack is B itself, and each product is a gemm. */
+  packMatrix(B: Tensor, transB: boolean): PackedMatrix {
+    return { source: B, transB };
+  }
+
+  gemmPacked(transA: boolean, alpha: number, A: Tensor, packed: PackedMatrix, beta: number, C: Tensor): void {
+    this.gemm(transA, packed.transB, alpha, A, packed.source, beta, C);
+  }
 
   gemm(transA: boolean, transB: boolean, alpha: number, A: Tensor, B: Tensor, beta: number, C: Tensor): void {
     const { M, N, K } = gemmDims(transA, transB, A, B, C);

@@ -1,4 +1,4 @@
-import { type Backend, type Tensor, asMatrix } from '../backend/backend.js';
+import { type Backend, type PackedMatrix, type Tensor, asMatrix } from '../backend/backend.js';
 import { formatTable } from './report.js';
 
 /**
@@ -33,7 +33,8 @@ export class OpTimer {
           if (!timer.enabled) return (value as (...a: unknown[]) => unknown).apply(target, args);
           const t0 = performance.now();
           const r = (value as (...a: unknown[]) => unknown).apply(target, args);
-          timer.add(opName(prop, args), performance.now() - t0, prop === 'gemm' ? gemmFlops(args) : 0);
+          const gemmArgs = asGemm(prop, args);
+          timer.add(opName(prop, args), performance.now() - t0, gemmArgs ? gemmFlops(gemmArgs) : 0);
           return r;
         };
       },
@@ -68,6 +69,14 @@ export class OpTimer {
   }
 }
 
+/** A gemm's or gemmPacked's arguments as gemm's (transA, transB, alpha, A, B, beta, C); null for other ops. */
+function asGemm(prop: string, args: unknown[]): unknown[] | null {
+  if (prop === 'gemm') return args;
+  if (prop !== 'gemmPacked') return null;
+  const [transA, alpha, A, packed, beta, C] = args as [boolean, number, Tensor, PackedMatrix, number, Tensor];
+  return [transA, packed.transB, alpha, A, packed.source, beta, C];
+}
+
 function gemmFlops(args: unknown[]): number {
   const [transA, , , A, , , C] = args as [boolean, boolean, number, Tensor, Tensor, number, Tensor];
   const [ar, ac] = asMatrix(A);
@@ -76,12 +85,14 @@ function gemmFlops(args: unknown[]): number {
 }
 
 function opName(prop: string, args: unknown[]): string {
-  if (prop !== 'gemm') return prop;
-  const [transA, transB, , A, B, beta] = args as [boolean, boolean, number, Tensor, Tensor, number];
+  const gemmArgs = asGemm(prop, args);
+  if (!gemmArgs) return prop;
+  const [transA, transB, , A, B, beta] = gemmArgs as [boolean, boolean, number, Tensor, Tensor, number];
   const [ar, ac] = asMatrix(A);
   const [br, bc] = asMatrix(B);
   const M = transA ? ac : ar;
   const K = transA ? ar : ac;
   const N = transB ? br : bc;
-  return `gemm${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} ${M}x${K} * ${K}x${N}${beta !== 0 ? ' +C' : ''}`;
+  const packed = prop === 'gemmPacked' ? ' (B packed)' : '';
+  return `gemm${transA ? 'T' : 'N'}${transB ? 'T' : 'N'} ${M}x${K} * ${K}x${N}${beta !== 0 ? ' +C' : ''}${packed}`;
 }

@@ -30,10 +30,11 @@ class GruLayer extends Recurrence {
   }
 
   forward(p: LayerParams): void {
+    const Wh = this.be.packMatrix(p.Wh, false);
     this.runForward(p.b, (t) => {
       const hPrev = this.step(this.hAll, t);
       const hg = this.step(this.hg, t);
-      this.be.gemm(false, false, 1, hPrev, p.Wh, 0, hg);
+      this.be.gemmPacked(false, 1, hPrev, Wh, 0, hg);
       this.be.addRowVector(hg, p.bh);
       this.be.gruForward(this.step(this.pre, t), hg, hPrev, this.step(this.hAll, t + 1));
     });
@@ -41,10 +42,11 @@ class GruLayer extends Recurrence {
 
   backward(p: LayerParams, g: LayerParams, dH: Tensor): void {
     const be = this.be;
+    const WhT = be.packMatrix(p.Wh, true);
     this.runBackward(
       dH,
       (t, dh) => {
-        be.gemm(false, true, 1, this.step(this.dHg, t + 1), p.Wh, 1, dh);
+        be.gemmPacked(false, 1, this.step(this.dHg, t + 1), WhT, 1, dh);
         be.axpy(1, this.dhDirect!, dh);
       },
       (t, dh) =>

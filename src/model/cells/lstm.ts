@@ -20,9 +20,10 @@ class LstmLayer extends Recurrence {
 
   forward(p: LayerParams): void {
     const cAll = this.cAll!;
+    const Wh = this.be.packMatrix(p.Wh, false);
     this.runForward(p.b, (t) => {
       const pre = this.step(this.pre, t);
-      this.be.gemm(false, false, 1, this.step(this.hAll, t), p.Wh, 1, pre);
+      this.be.gemmPacked(false, 1, this.step(this.hAll, t), Wh, 1, pre);
       this.be.lstmForward(pre, this.step(cAll, t), this.step(cAll, t + 1), this.step(this.hAll, t + 1));
     });
   }
@@ -30,9 +31,10 @@ class LstmLayer extends Recurrence {
   backward(p: LayerParams, g: LayerParams, dH: Tensor): void {
     const be = this.be;
     const cAll = this.cAll!;
+    const WhT = be.packMatrix(p.Wh, true);
     this.runBackward(
       dH,
-      (t, dh) => be.gemm(false, true, 1, this.step(this.dPre, t + 1), p.Wh, 1, dh),
+      (t, dh) => be.gemmPacked(false, 1, this.step(this.dPre, t + 1), WhT, 1, dh),
       (t, dh) => be.lstmBackward(this.step(this.pre, t), this.step(cAll, t), this.step(cAll, t + 1), dh, this.dc!, this.step(this.dPre, t)),
     );
     // dWh: [H, 4H] = h_{t-1}^T @ dPre over all steps at once.

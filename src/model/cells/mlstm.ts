@@ -46,13 +46,15 @@ class MlstmLayer extends Recurrence {
   forward(p: LayerParams): void {
     const be = this.be;
     const cAll = this.cAll!;
+    const Wmh = be.packMatrix(p.Wmh, false);
+    const Wh = be.packMatrix(p.Wh, false);
     this.runForward(p.b, (t) => {
       const hm = this.step(this.hm, t);
       const m = this.step(this.m, t);
       const pre = this.step(this.pre, t);
-      be.gemm(false, false, 1, this.step(this.hAll, t), p.Wmh, 0, hm);
+      be.gemmPacked(false, 1, this.step(this.hAll, t), Wmh, 0, hm);
       be.mul(this.step(this.xm, t), hm, m);
-      be.gemm(false, false, 1, m, p.Wh, 1, pre);
+      be.gemmPacked(false, 1, m, Wh, 1, pre);
       be.lstmForward(pre, this.step(cAll, t), this.step(cAll, t + 1), this.step(this.hAll, t + 1));
     });
   }
@@ -60,15 +62,17 @@ class MlstmLayer extends Recurrence {
   backward(p: LayerParams, g: LayerParams, dH: Tensor): void {
     const be = this.be;
     const cAll = this.cAll!;
+    const WmhT = be.packMatrix(p.Wmh, true);
+    const WhT = be.packMatrix(p.Wh, true);
     this.runBackward(
       dH,
       // h_t reaches step t+1 through hm_{t+1} = h_t Wmh only.
-      (t, dh) => be.gemm(false, true, 1, this.step(this.dHm, t + 1), p.Wmh, 1, dh),
+      (t, dh) => be.gemmPacked(false, 1, this.step(this.dHm, t + 1), WmhT, 1, dh),
       (t, dh) => {
         const dPre = this.step(this.dPre, t);
         be.lstmBackward(this.step(this.pre, t), this.step(cAll, t), this.step(cAll, t + 1), dh, this.dc!, dPre);
         // dm: [B, H] = dPre @ Wh^T, then through the product into both factors.
-        be.gemm(false, true, 1, dPre, p.Wh, 0, this.dM);
+        be.gemmPacked(false, 1, dPre, WhT, 0, this.dM);
         be.mulBackward(this.step(this.xm, t), this.step(this.hm, t), this.dM, this.step(this.dXm, t), this.step(this.dHm, t));
       },
     );

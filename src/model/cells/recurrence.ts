@@ -7,7 +7,11 @@ import type { CellLayer, InputProjection, LayerParams, RecordedValue } from './c
  * its own step math as backend calls.
  *
  * The input projection of all T steps is one GEMM (the model's) and so are the weight
- * gradients; only the recurrent products and the cell math run per step.
+ * gradients; only the recurrent products and the cell math run per step. Those multiply the
+ * same recurrent weights T times, so a cell packs each once per window (`Backend.packMatrix`,
+ * W for forward and W^T for backward) and runs the steps' products with `gemmPacked`. The packs
+ * are locals of one forward or backward call: the optimizer writes the weights between windows,
+ * so a pack kept longer would be stale.
  *
  * Buffers (time-major, step t = rows t*B .. t*B+B-1):
  *   pre    [T*B, G]      x @ Wx + b, turned into gate activations in place by the cell

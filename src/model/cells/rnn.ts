@@ -22,18 +22,20 @@ class RnnLayer extends Recurrence {
   }
 
   forward(p: LayerParams): void {
+    const Wh = this.be.packMatrix(p.Wh, false);
     this.runForward(p.b, (t) => {
       const pre = this.step(this.pre, t);
-      this.be.gemm(false, false, 1, this.step(this.hAll, t), p.Wh, 1, pre);
+      this.be.gemmPacked(false, 1, this.step(this.hAll, t), Wh, 1, pre);
       this.be.rnnForward(pre, this.step(this.hAll, t + 1));
     });
   }
 
   backward(p: LayerParams, g: LayerParams, dH: Tensor): void {
     const be = this.be;
+    const WhT = be.packMatrix(p.Wh, true);
     this.runBackward(
       dH,
-      (t, dh) => be.gemm(false, true, 1, this.step(this.dPre, t + 1), p.Wh, 1, dh),
+      (t, dh) => be.gemmPacked(false, 1, this.step(this.dPre, t + 1), WhT, 1, dh),
       (t, dh) => be.rnnBackward(this.step(this.hAll, t + 1), dh, this.step(this.dPre, t)),
     );
     // dWh: [H, H] = h_{t-1}^T @ dPre over all steps at once.
