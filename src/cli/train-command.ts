@@ -179,6 +179,11 @@ function stopConditions(a: TrainArgs): Pick<TrainConfig, 'iters' | 'epochs' | 't
   const iters = a.iters ?? 0;
   const timeSeconds = a.time !== undefined ? parseDuration(a.time) : 0;
   const epochs = a.epochs ?? (iters > 0 || timeSeconds > 0 ? 0 : 10);
+  // 0 means "no limit" for each; with all three at 0 the run would never end (nor write its
+  // end-of-run checkpoint). The library allows it (a caller may drive the trainer step by step).
+  if (iters === 0 && epochs === 0 && timeSeconds === 0) {
+    throw new UsageError('--iters 0 and --epochs 0 without --time leave the run no end', 'give --iters N, --epochs N or --time DURATION');
+  }
   return { iters, epochs, timeSeconds };
 }
 

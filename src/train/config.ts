@@ -58,11 +58,6 @@ export function validateTrainConfig(c: TrainConfig): void {
   requireNonNegativeInteger('--sample-length', c.sampleLength);
   requireNonNegativeInteger('--lr-decay-every', c.lrDecayEvery);
   requireNonNegativeNumber('--time', c.timeSeconds);
-  // 0 means "no limit" for each; with all three at 0 the run would never end (and never save
-  // its end-of-run checkpoint), which is never what --iters 0 --epochs 0 was meant to ask.
-  if (c.iters === 0 && c.epochs === 0 && c.timeSeconds === 0) {
-    throw new UsageError('--iters 0 and --epochs 0 without --time leave the run no end', 'give --iters N, --epochs N or --time DURATION');
-  }
   requireNonNegativeNumber('--clip', c.clip);
   requireNonNegativeNumber('--clip-norm', c.clipNorm);
   if (!(c.optimizer.lr > 0) || !Number.isFinite(c.optimizer.lr)) throw new UsageError(`--lr must be positive, got ${c.optimizer.lr}`);
