@@ -7,6 +7,7 @@ import { type Tensor, dropoutKeeps } from '../src/backend/backend.js';
 import { cpu } from '../src/backend/cpu-tensor.js';
 import { loadNativeBackend, nativeAddonPath, type NativeBackend } from '../src/backend/native.js';
 import { ReferenceBackend } from '../src/backend/reference.js';
+import { seededRandom } from './checkpoint-helpers.js';
 
 /**
  * Every op of the native backend against the reference backend (float32) on random data, odd
@@ -39,17 +40,7 @@ const ref = new ReferenceBackend('f32');
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = rng(20240611);
+const rand = seededRandom(20240611);
 
 function randArray(n: number, scale = 1): Float32Array {
   const a = new Float32Array(n);

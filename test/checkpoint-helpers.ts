@@ -2,19 +2,11 @@ import { expect } from 'vitest';
 import { CharnnError } from '../src/errors.js';
 import { crc32 } from '../src/util/crc32.js';
 import { CheckpointFormatError, type CheckpointProblem } from '../src/checkpoint/format-error.js';
+import { mulberry32 } from '../scripts/mulberry32.mjs';
 import type { Checkpoint } from '../src/checkpoint/types.js';
 
-/** Deterministic PRNG (mulberry32) so fuzz failures reproduce. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, the corpus generators' own) so fuzz failures reproduce. */
+export const seededRandom: (seed: number) => () => number = mulberry32;
 
 export function floats(values: number[]): Float32Array {
   return Float32Array.from(values);
