@@ -1,4 +1,4 @@
-import { removeAllOwnTempFiles, removeOwnTempFiles } from '../util/temp-file.js';
+import { removeAllOwnTempFiles } from '../util/temp-file.js';
 import { EXIT } from './exit-codes.js';
 
 /** The exit code of a run stopped by `signal` after it saved. */
@@ -13,16 +13,14 @@ export function signalExitCode(signal: NodeJS.Signals): number {
  * checkpoint being written): a command cut short leaves nothing behind. Once `arm`ed by a long
  * run that saves, the first signal asks the run to stop at the end of its step (`requestStop`,
  * after `announce` has said so); a second exits at once after removing this process's temp
- * files (beside `outputs`, and any other it named), leaving each output as it was (its writes
- * are atomic, so it is whole).
+ * files (every writer names them through util/temp-file.ts, checkpoints' included), leaving each
+ * output as it was (its writes are atomic, so it is whole).
  */
 export class StopSignals {
   private received: NodeJS.Signals | null = null;
-  private outputs: readonly string[] = [];
   private stopper: { announce: (signal: NodeJS.Signals) => void; requestStop: (signal: NodeJS.Signals) => void } | null = null;
   private readonly handler = (signal: NodeJS.Signals) => {
     if (this.received || !this.stopper) {
-      for (const path of this.outputs) removeOwnTempFiles(path);
       removeAllOwnTempFiles();
       process.exit(signalExitCode(signal));
     }
@@ -36,9 +34,8 @@ export class StopSignals {
     process.on('SIGTERM', this.handler);
   }
 
-  /** From now on the first signal stops the run at the end of its step, which then saves `outputs`. */
-  arm(outputs: readonly string[], announce: (signal: NodeJS.Signals) => void, requestStop: (signal: NodeJS.Signals) => void): void {
-    this.outputs = outputs;
+  /** From now on the first signal stops the run at the end of its step, which then saves. */
+  arm(announce: (signal: NodeJS.Signals) => void, requestStop: (signal: NodeJS.Signals) => void): void {
     this.stopper = { announce, requestStop };
     this.received = null;
   }
@@ -46,7 +43,6 @@ export class StopSignals {
   /** Back to exiting at once on a signal (the run is over). */
   disarm(): void {
     this.stopper = null;
-    this.outputs = [];
     this.received = null;
   }
 

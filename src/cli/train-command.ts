@@ -552,7 +552,6 @@ async function runListening(a: ArgumentsCamelCase<TrainArgs>, setExit: (code: nu
     });
     // First Ctrl-C (or SIGTERM): finish the step, save, exit 130 (143). A second: exit at once.
     signals.arm(
-      [out, bestPathFor(out)],
       (sig) => progress.log(`${sig === 'SIGINT' ? 'interrupted' : 'terminated'}: saving a checkpoint (press Ctrl-C again to quit without saving)`),
       (sig) => tr.requestStop(sig),
     );

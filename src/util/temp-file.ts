@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 /**
  * Temporary files written beside a file that is being replaced: `<name>.tmp-<pid>-<tag>`. The
- * pid keeps processes apart and lets a process find its own leftovers; ".tmp" after the name
+ * pid keeps processes apart; ".tmp" after the name
  * matches the project's ignore pattern for stray checkpoint temp files ("*.charnn.tmp*").
  * Every writer of such files names them here.
  */
@@ -53,7 +53,7 @@ export function removeTempDir(dir: string): void {
 /**
  * Removes every temp file and directory this process named (tempPathFor, tempPathTagged,
  * makeTempDir) that still exists: for a process that a signal ends before its writes
- * finished. Best effort, as removeOwnTempFiles.
+ * finished. Best effort.
  */
 export function removeAllOwnTempFiles(): void {
   for (const temp of named) {
@@ -64,17 +64,4 @@ export function removeAllOwnTempFiles(): void {
     }
   }
   named.clear();
-}
-
-/**
- * Removes the temp files this process left beside `path` (a write cut short). Best effort: a
- * temp file whose creation is still in flight in the thread pool may survive.
- */
-export function removeOwnTempFiles(path: string): void {
-  const prefix = ownPrefix(path);
-  try {
-    for (const name of readdirSync(dirname(path))) if (name.startsWith(prefix)) rmSync(join(dirname(path), name), { force: true });
-  } catch {
-    // Best effort: the file itself is intact either way.
-  }
 }
